@@ -1,0 +1,1 @@
+"""Files in and out: reading and validating inputs, mappings, rejects, atomic writes."""

@@ -1,0 +1,147 @@
+"""The data contract: the one place that names the input columns and their types.
+
+Mirrors ``DATA_CONTRACT.md`` (shipments, component imports, tariff events, labels).
+Readers in ``detector.io`` validate files against these tables; feature code relies
+on the typed columns described here (``dtype``) after validation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import polars as pl
+
+#: Bumped when a column is added, removed or changes meaning. A model records the
+#: version it was trained on and refuses input of another major version.
+CONTRACT_VERSION = "1.0"
+
+
+class Kind(str, Enum):
+    """How a raw value is parsed and which rule it must satisfy."""
+
+    STRING = "string"  # non-empty text when required
+    DATE = "date"  # YYYY-MM-DD
+    POSITIVE = "positive"  # number > 0
+    NON_NEGATIVE = "non_negative"  # number >= 0
+    NUMBER = "number"  # any finite number
+    HS = "hs"  # 6-10 digits after removing '.' and spaces; leading zeros kept
+    COUNTRY = "country"  # ISO 3166-1 alpha-2, upper case
+    HS_PREFIX = "hs_prefix"  # 0-10 digits (empty = every tariff line)
+    LABEL = "label"  # 0 or 1
+
+
+DTYPES: dict[Kind, pl.DataType] = {
+    Kind.STRING: pl.String(),
+    Kind.DATE: pl.Date(),
+    Kind.POSITIVE: pl.Float64(),
+    Kind.NON_NEGATIVE: pl.Float64(),
+    Kind.NUMBER: pl.Float64(),
+    Kind.HS: pl.String(),
+    Kind.COUNTRY: pl.String(),
+    Kind.HS_PREFIX: pl.String(),
+    Kind.LABEL: pl.Int8(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool
+    meaning: str
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return DTYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One input file type of the contract."""
+
+    name: str  # shown to users: "shipments", "component imports", ...
+    columns: tuple[Column, ...]
+    key: str | None = None  # unique within a run; duplicates are rejected
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def schema(self) -> pl.Schema:
+        """Typed schema of a validated frame (every contract column, optional ones as null)."""
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+
+SHIPMENTS = Table(
+    name="shipments",
+    key="shipment_id",
+    columns=(
+        Column("shipment_id", Kind.STRING, True, "unique within a file; the key every output row carries"),
+        Column("arrival_date", Kind.DATE, True, "date the goods arrived / entry date"),
+        Column("importer_id", Kind.STRING, True, "importer of record / consignee"),
+        Column("exporter_id", Kind.STRING, True, "shipper / seller abroad"),
+        Column("hs_code", Kind.HS, True, "tariff line, 6-10 digits, leading zeros kept"),
+        Column("origin_country", Kind.COUNTRY, True, "declared country of origin"),
+        Column("export_country", Kind.COUNTRY, True, "country the goods were shipped from"),
+        Column("declared_value_usd", Kind.POSITIVE, True, "customs value of the line in USD"),
+        Column("weight_kg", Kind.POSITIVE, True, "net weight"),
+        Column("quantity", Kind.NON_NEGATIVE, False, "declared quantity"),
+        Column("quantity_unit", Kind.STRING, False, "unit of quantity (PCS, KG, M2, ...)"),
+        Column("manufacturer_id", Kind.STRING, False, "manufacturer identification code of the producer"),
+        Column("port_of_lading", Kind.STRING, False, "UN/LOCODE of the loading port, e.g. VNSGN"),
+        Column("port_of_unlading", Kind.STRING, False, "UN/LOCODE of the arrival port"),
+        Column("carrier_id", Kind.STRING, False, "carrier / vessel operator"),
+        Column("goods_description", Kind.STRING, False, "free text"),
+        Column("duty_rate", Kind.NON_NEGATIVE, False, "ad-valorem duty rate as a fraction"),
+        Column("label", Kind.LABEL, False, "1 = confirmed transshipment, 0 = cleared"),
+    ),
+)
+
+INPUTS = Table(
+    name="component imports",
+    key="input_id",
+    columns=(
+        Column("input_id", Kind.STRING, True, "unique within the file"),
+        Column("arrival_date", Kind.DATE, True, "when the inputs reached the transit country"),
+        Column("importer_id", Kind.STRING, True, "the transit-country firm; joins to exporter_id"),
+        Column("supplier_country", Kind.COUNTRY, True, "where the inputs came from"),
+        Column("hs_code", Kind.HS, True, "tariff line of the inputs"),
+        Column("declared_value_usd", Kind.POSITIVE, True, "value of the inputs"),
+        Column("weight_kg", Kind.POSITIVE, True, "net weight"),
+    ),
+)
+
+EVENTS = Table(
+    name="tariff events",
+    columns=(
+        Column("effective_date", Kind.DATE, True, "when the measure took effect"),
+        Column("origin_country", Kind.COUNTRY, True, "the country the measure targets"),
+        Column("hs_prefix", Kind.HS_PREFIX, False, "tariff lines it covers (empty = all)"),
+        Column("added_duty_rate", Kind.NUMBER, True, "added ad-valorem rate as a fraction"),
+        Column("name", Kind.STRING, True, "short name shown to analysts"),
+    ),
+)
+
+#: Known outcomes: `waypoint generate` writes them, `waypoint review export` too.
+LABELS = Table(
+    name="labels",
+    key="shipment_id",
+    columns=(
+        Column("shipment_id", Kind.STRING, True, "the shipment the outcome is about"),
+        Column("label", Kind.LABEL, True, "1 = confirmed transshipment, 0 = cleared"),
+        Column("scenario", Kind.STRING, False, "generator scenario or review status"),
+    ),
+)
+
+TABLES = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS}
