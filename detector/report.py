@@ -1,0 +1,98 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no network, no script).
+
+Score distribution, flags by origin / HS chapter / exporter, and the top suspects
+with their reasons and the same pictures as the review page. Aggregates are computed
+lazily over the scored files, so the report of a large file costs little memory.
+
+Example::
+
+    write_report(["scored.parquet"], "report.html", top=10)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from detector.io.write import atomic_path
+from detector.review import charts
+from detector.review.pictures import shipment_pictures
+from detector.review.queue import ScoredSet, read_side_table
+from detector.review.templating import STATIC, environment
+from features.schema import EVENTS, INPUTS
+
+BINS = 20
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    path: Path
+    rows: int
+    flagged: int
+    suspects: int
+
+
+def _counts_by(lf: pl.LazyFrame, expr: pl.Expr, limit: int = 15) -> list[tuple[str, int]]:
+    df = lf.group_by(expr.alias("k")).agg(pl.len().alias("n")).sort(["n", "k"], descending=[True, False]).head(limit).collect()
+    return [(str(k), int(n)) for k, n in df.iter_rows()]
+
+
+def write_report(
+    scored_paths: list[str | Path],
+    out: str | Path,
+    *,
+    inputs: str | Path | None = None,
+    events: str | Path | None = None,
+    top: int = 10,
+) -> ReportSummary:
+    """Write the report for the scored files to ``out`` atomically and return what it holds."""
+    scored = ScoredSet(list(scored_paths))
+    inputs_df = read_side_table(inputs, INPUTS)
+    events_df = read_side_table(events, EVENTS)
+    lf = scored.lazy()
+    stats = lf.select(
+        pl.len().alias("rows"),
+        pl.col("flagged").sum().alias("flagged"),
+        pl.col("risk_score").filter(pl.col("flagged")).min().alias("threshold"),
+    ).collect().row(0, named=True)
+    bins = (
+        lf.select((pl.col("risk_score") / (100 / BINS)).floor().clip(0, BINS - 1).cast(pl.Int32).alias("b"))
+        .group_by("b").agg(pl.len().alias("n")).collect()
+    )
+    counts = [0] * BINS
+    for b, n in bins.iter_rows():
+        if b is not None:
+            counts[b] = n
+    flagged = lf.filter(pl.col("flagged"))
+    cols = set(scored.columns)
+    breakdowns = []
+    for title, col, expr in (
+        ("Flags by declared origin", "origin_country", pl.col("origin_country")),
+        ("Flags by HS chapter", "hs_code", pl.col("hs_code").str.slice(0, 2)),
+        ("Flags by exporter (top 15)", "exporter_id", pl.col("exporter_id")),
+    ):
+        if col in cols:
+            breakdowns.append(charts.horizontal_bars(_counts_by(flagged, expr), title=title))
+    suspects = []
+    for row in scored.top(top):
+        suspects.append({"row": row, "pictures": shipment_pictures(scored, row, inputs=inputs_df, events=events_df)})
+    models = (
+        sorted({f"{a} {b}" for a, b in lf.select("model_name", "model_version").unique().collect().iter_rows()})
+        if {"model_name", "model_version"} <= cols else []
+    )
+    html = environment().get_template("report.html").render(
+        css=(STATIC / "review.css").read_text(encoding="utf-8"),
+        source=scored.label,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        stats=stats,
+        models=models,
+        histogram=charts.histogram_counts(counts, title="Risk score distribution (all shipments)", marker=stats["threshold"]),
+        breakdowns=breakdowns,
+        suspects=suspects,
+    )
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return ReportSummary(out, int(stats["rows"]), int(stats["flagged"] or 0), len(suspects))

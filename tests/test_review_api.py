@@ -1,0 +1,238 @@
+"""The review web page through FastAPI's TestClient: queue, filters, shipment, decisions, security."""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from detector.errors import InputError
+from detector.review.app import create_app
+from detector.review.queue import ScoredSet
+from detector.review.security import SecurityConfig
+from detector.review.store import DecisionStore
+from review_helpers import XSS, make_events, make_inputs, make_scored
+
+BASE = "http://127.0.0.1:8765"
+ORIGIN = {"Origin": BASE}
+
+
+@pytest.fixture
+def scored_file(tmp_path):
+    path = tmp_path / "scored.parquet"
+    make_scored().write_parquet(path)
+    return path
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DecisionStore(tmp_path / "decisions.db")
+
+
+@pytest.fixture
+def client(scored_file, store):
+    app = create_app(ScoredSet([scored_file]), store, inputs=make_inputs(), events=make_events())
+    return TestClient(app, base_url=BASE)
+
+
+def ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-id="([^"]+)"', html)
+
+
+def csrf(client: TestClient, path: str = "/") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def test_queue_lists_flagged_shipments_by_risk_rank(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    shown = ids(r.text)
+    assert len(shown) == 15 and shown[0] == "S00000"
+    ranks = [int(x) for x in re.findall(r'<tr data-id="[^"]+"[^>]*>\s*<td>(\d+)</td>', r.text)]
+    assert ranks == sorted(ranks)
+
+
+@pytest.mark.parametrize(
+    ("query", "check"),
+    [
+        ("exporter=EXP-VN-1", lambda row: row["exporter_id"] == "EXP-VN-1"),
+        ("origin=TH", lambda row: row["origin_country"] == "TH"),
+        ("hs_chapter=85", lambda row: row["hs_code"].startswith("85")),
+        ("reason=NEW_EXPORTER", lambda row: "NEW_EXPORTER" in row["reason_codes"]),
+        ("importer=IMP-1", lambda row: row["importer_id"] == "IMP-1"),
+    ],
+)
+def test_queue_filter_shows_only_matching_flagged_rows(client, query, check):
+    rows = {r["shipment_id"]: r for r in make_scored().filter("flagged").to_dicts()}
+    expected = {s for s, r in rows.items() if check(r)}
+    assert expected and expected != set(rows)
+    assert set(ids(client.get(f"/?{query}").text)) == expected
+
+
+def test_queue_model_version_filter_excludes_other_versions(client):
+    assert len(ids(client.get("/?model_version=3").text)) == 15
+    assert ids(client.get("/?model_version=99").text) == []
+
+
+def test_queue_pages_fifty_rows_at_a_time(tmp_path, store):
+    path = tmp_path / "big.parquet"
+    make_scored(300, n_flagged=120).write_parquet(path)
+    c = TestClient(create_app(ScoredSet([path]), store), base_url=BASE)
+    assert len(ids(c.get("/").text)) == 50
+    last = c.get("/?page=3").text
+    assert len(ids(last)) == 20 and "page 3 of 3" in last
+
+
+def test_status_filter_uses_the_decision_store(client, store):
+    store.decide("S00258", "confirmed", analyst="ana")
+    assert ids(client.get("/?status=confirmed").text) == ["S00258"]
+    assert "S00258" not in ids(client.get("/?status=open").text)
+    assert len(ids(client.get("/?status=open").text)) == 14
+
+
+def test_shipment_page_shows_reasons_fields_and_svg_pictures(client):
+    r = client.get("/shipment/S00258")
+    assert r.status_code == 200
+    html = r.text
+    assert html.count("<svg") == 3  # supply by origin, unit value, inputs vs exports
+    assert "Section 301 list 3" in html  # the tariff event marked on the supply picture
+    assert "PRICE_AT_TARIFFED_ORIGIN" in html and "is at China&#39;s level" in html
+    assert "/?exporter=EXP-VN-1" in html and "/?importer=IMP-1" in html
+    assert "tariffed_origin" in html and "unit_value_ratio" in html  # ev_ and f_ columns shown
+
+
+def test_shipment_page_without_inputs_draws_two_pictures(scored_file, store):
+    c = TestClient(create_app(ScoredSet([scored_file]), store), base_url=BASE)
+    assert c.get("/shipment/S00258").text.count("<svg") == 2
+
+
+def test_unknown_shipment_is_404(client):
+    assert client.get("/shipment/NOPE").status_code == 404
+
+
+def test_decide_persists_and_shows_in_history(client, store):
+    token = csrf(client)
+    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed", "note": "CN inputs", "analyst": "ana"},
+                    headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/shipment/S00258"
+    assert "waypoint_analyst=ana" in r.headers["set-cookie"]
+    (d,) = store.history("S00258")
+    assert (d.status, d.note, d.analyst, d.model_version, d.scored_file) == ("confirmed", "CN inputs", "ana", "3", "scored.parquet")
+    page = client.get("/shipment/S00258").text
+    assert "CN inputs" in page and 'id="current-status">confirmed' in page
+    assert 'name="analyst" value="ana"' in page  # the name is remembered
+
+
+def test_bulk_decide_covers_only_open_flags_of_the_exporter(client, store):
+    store.decide("S00258", "needs-info", analyst="bo")
+    token = csrf(client)
+    r = client.post("/bulk-decide", data={"csrf_token": token, "exporter": "EXP-VN-1", "status": "confirmed", "analyst": "ana"},
+                    headers=ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    flagged_vn = set(make_scored().filter("flagged", exporter_id="EXP-VN-1")["shipment_id"])
+    status = store.current_status()
+    assert {s for s, st in status.items() if st == "confirmed"} == flagged_vn - {"S00258"}
+    assert status["S00258"] == "needs-info"
+
+
+def test_post_without_csrf_token_is_refused(client, store):
+    r = client.post("/shipment/S00258/decide", data={"status": "confirmed"}, headers=ORIGIN)
+    assert r.status_code == 403
+    r = client.post("/shipment/S00258/decide", data={"status": "confirmed", "csrf_token": "forged"}, headers=ORIGIN)
+    assert r.status_code == 403
+    assert store.current_status() == {}
+
+
+def test_csrf_token_of_another_session_is_refused(client, scored_file, store):
+    token = csrf(client)
+    other = TestClient(client.app, base_url=BASE)
+    r = other.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed"}, headers=ORIGIN)
+    assert r.status_code == 403
+
+
+def test_post_from_another_origin_is_refused(client, store):
+    token = csrf(client)
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:9999"}, {},
+                    {"Referer": "http://evil.example/x"}):
+        r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed"}, headers=headers)
+        assert r.status_code == 403, headers
+    assert store.current_status() == {}
+
+
+def test_post_with_same_origin_referer_and_no_origin_is_accepted(client, store):
+    token = csrf(client)
+    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "cleared"},
+                    headers={"Referer": f"{BASE}/shipment/S00258"}, follow_redirects=False)
+    assert r.status_code == 303 and store.current_status() == {"S00258": "cleared"}
+
+
+def test_decide_redirect_never_leaves_the_site(client):
+    token = csrf(client)
+    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "cleared", "next": "//evil.example/"},
+                    headers=ORIGIN, follow_redirects=False)
+    assert r.headers["location"] == "/shipment/S00258"
+
+
+def test_request_with_foreign_host_header_is_refused(client):
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/", headers={"Host": "localhost:8765"}).status_code == 200
+
+
+def test_text_from_the_file_is_escaped(client):
+    html = client.get("/shipment/S00000").text
+    assert XSS not in html and "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+def test_pages_carry_a_content_security_policy(client):
+    assert "script-src 'self'" in client.get("/").headers["content-security-policy"]
+
+
+def test_remote_mode_requires_the_token_then_remembers_it(scored_file, store):
+    config = SecurityConfig(host="10.0.0.5", allow_remote=True, token="t" * 24)
+    c = TestClient(create_app(ScoredSet([scored_file]), store, security=config), base_url="http://10.0.0.5:8765")
+    assert c.get("/").status_code == 401
+    assert c.get("/?token=wrong").status_code == 401
+    assert c.get("/?token=" + "t" * 24).status_code == 200
+    assert c.get("/").status_code == 200  # the cookie now carries it
+
+
+def test_binding_beyond_loopback_needs_allow_remote_and_a_token():
+    with pytest.raises(InputError, match="refusing"):
+        SecurityConfig(host="0.0.0.0")
+    with pytest.raises(InputError, match="token"):
+        SecurityConfig(host="0.0.0.0", allow_remote=True)
+
+
+def test_queue_reads_a_csv_scored_file(tmp_path, store):
+    df = make_scored(100, n_flagged=8)
+    path = tmp_path / "scored.csv"
+    df.write_csv(path)
+    c = TestClient(create_app(ScoredSet([path]), store), base_url=BASE)
+    assert ids(c.get("/").text) == df.filter("flagged").sort("risk_rank")["shipment_id"].to_list()
+    assert c.get("/shipment/S00000").text.count("<svg") == 2
+
+
+def test_scored_file_without_required_columns_is_an_input_error(tmp_path):
+    path = tmp_path / "x.parquet"
+    make_scored(10, n_flagged=1).drop("risk_rank", "flagged").write_parquet(path)
+    with pytest.raises(InputError, match="risk_rank, flagged"):
+        ScoredSet([path])
+
+
+def test_unit_value_norms_prefer_the_scorers_evidence_columns(tmp_path):
+    path = tmp_path / "s.parquet"
+    make_scored(50, n_flagged=2).with_columns(ev_norm_uv_declared=pl.lit(3.4), ev_norm_uv_tariffed=pl.lit(1.9)).write_parquet(path)
+    s = ScoredSet([path])
+    uv = s.unit_value_norms(s.shipment("S00001"))
+    assert (uv["declared"], uv["tariffed"], uv["tariffed_origin"]) == (3.4, 1.9, "CN")
+
+
+def test_unit_value_norms_fall_back_to_medians_by_hs6_and_origin(scored_file):
+    s = ScoredSet([scored_file])
+    row = s.shipment("S00258")
+    df = make_scored()
+    uv_of = (pl.col("declared_value_usd") / pl.col("weight_kg"))
+    expected = df.filter(pl.col("hs_code") == "850440", origin_country="CN").select(uv_of.median()).item()
+    assert s.unit_value_norms(row)["tariffed"] == pytest.approx(expected)
