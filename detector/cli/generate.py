@@ -1,9 +1,66 @@
-"""`waypoint generate` (being built)."""
+"""`waypoint generate`: write a synthetic world of shipments, component imports, events and labels."""
 from __future__ import annotations
+
+import datetime as dt
+import json as jsonlib
+from pathlib import Path
 
 import typer
 
+from detector.cli._console import err_console
+from detector.errors import InputError
 
-def generate() -> None:
-    """Not built yet."""
-    raise typer.Exit(1)
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--start {text!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-01-01") from None
+
+
+def generate(
+    out_dir: Path = typer.Argument(..., help="Directory to write the world into (created if missing)."),
+    shipments: int = typer.Option(20_000, "--shipments", "-n", help="Number of shipment lines to generate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives byte-identical files."),
+    start: str = typer.Option("2024-01-01", "--start", help="First arrival date, YYYY-MM-DD."),
+    months: int = typer.Option(24, "--months", help="Length of the span in months (at least 6)."),
+    fmt: str = typer.Option("csv", "--format", help="File format of shipments and inputs: csv or parquet."),
+    json: bool = typer.Option(False, "--json", help="Print the written files and world parameters as JSON on stdout."),
+) -> None:
+    """Generate a synthetic world into OUT_DIR: shipments, inputs, events, labels and world.json.
+
+    The shipments hold honest trade, transshipment through shell exporters and on product lines after tariff events, and honest look-alikes (relocations, new factories, bulk lots, samples, keying errors); labels.csv says which is which. See docs/generator.md.
+    """
+    from detector.synth import generate_world, write_world
+
+    if fmt not in ("csv", "parquet"):
+        raise InputError(f"--format {fmt!r}: unknown format", hint="use --format csv or --format parquet")
+    first = _parse_date(start)
+    with err_console.status(f"generating {shipments:,} shipments"):
+        world = generate_world(shipments, seed=seed, start=first, months=months)
+        paths = write_world(world, out_dir, fmt)
+    if json:
+        typer.echo(jsonlib.dumps({"files": {k: str(p) for k, p in paths.items()}, **world.params}, indent=2))
+        return
+    _render(world.params, paths, world.inputs.height)
+
+
+def _render(params: dict, paths: dict[str, Path], n_inputs: int) -> None:
+    from rich.table import Table
+
+    table = Table(title="scenarios", title_justify="left", show_edge=False)
+    table.add_column("scenario")
+    table.add_column("label", justify="right")
+    table.add_column("shipments", justify="right")
+    transship = set(params["transshipment_scenarios"])
+    for name, count in params["scenario_counts"].items():
+        table.add_row(name, "1" if name in transship else "0", f"{count:,}")
+    err_console.print(
+        f"[bold]world[/] seed {params['seed']}, {params['start']} to {params['end']}: "
+        f"{params['n_shipments']:,} shipments, {n_inputs:,} component imports"
+    )
+    events = ", ".join(f"{k} {d}" for k, d in params["events"].items())
+    err_console.print(f"tariff events in the span: {events}")
+    err_console.print(table)
+    out = Path(next(iter(paths.values()))).parent
+    err_console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +28,14 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # not mkstemp: it creates 0600 files; O_EXCL with 0666 lets the umask decide, like any new file
+    while True:
+        tmp_path = target.parent / f".{target.name}.{secrets.token_hex(6)}.partial"
+        try:
+            os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
     try:
         yield tmp_path
         os.replace(tmp_path, target)
