@@ -1,9 +1,76 @@
-"""`waypoint train` (being built)."""
+"""`waypoint train`: fit a detector on shipment files and register it in MLflow."""
 from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
 
 import typer
 
+from detector.cli._console import err_console
 
-def train() -> None:
-    """Not built yet."""
-    raise typer.Exit(1)
+
+def train(
+    shipments: list[str] = typer.Argument(..., help="Training shipment files or globs (CSV or Parquet)."),
+    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
+    events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
+    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
+    labels: Path = typer.Option(None, "--labels", help="Known outcomes (shipment_id,label) for precision/recall metrics."),
+    experiment: str = typer.Option("waypoint", "--experiment", help="MLflow experiment to record the run in."),
+    model_name: str = typer.Option("waypoint", "--model-name", help="Registered model to add a version to."),
+    n_estimators: int = typer.Option(200, "--n-estimators", min=1, help="Trees in the isolation forest."),
+    contamination: float = typer.Option(0.01, "--contamination", min=0.0001, max=0.5, help="Share of training rows above the flag threshold."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the forest (same files + seed = same model)."),
+    json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Train a detector on SHIPMENTS, record the run in MLflow and register a new model version.
+
+    The first version of a model becomes its [bold]champion[/]; later versions are
+    promoted with [bold]waypoint models promote VERSION[/].
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from detector.jobs.train import train as run_train
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        result = run_train(
+            [Path(s) for s in shipments],
+            inputs=[Path(p) for p in inputs] if inputs else None,
+            events=[Path(p) for p in events] if events else None,
+            mapping=mapping,
+            labels=labels,
+            experiment=experiment,
+            model_name=model_name,
+            n_estimators=n_estimators,
+            contamination=contamination,
+            seed=seed,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+    if json:
+        typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
+    _summary(result)
+
+
+def _summary(result) -> None:
+    alias = f" (alias: {', '.join(result.aliases)})" if result.aliases else " (not promoted: `waypoint models promote " + str(result.model_version) + "`)"
+    say = err_console.print
+    say(f"[bold green]trained[/] {result.model_name} version {result.model_version}{alias} in {result.seconds:.1f} s", highlight=False)
+    say(f"  run id:        {result.run_id} (experiment {result.experiment})", highlight=False)
+    span = " .. ".join(result.trained_span) if result.trained_span else "-"
+    say(f"  rows:          {result.rows_used:,} used, {result.rows_rejected:,} rejected of {result.rows_read:,} read; arrivals {span}", highlight=False)
+    for code, count in sorted(result.reject_counts.items(), key=lambda kv: -kv[1])[:8]:
+        say(f"                 {count:,} x {code}", highlight=False)
+    m = result.metrics
+    say(f"  threshold:     {m.get('threshold', float('nan')):.4f} (flags {m.get('flagged_share', 0) * 100:.2f} % of training rows)", highlight=False)
+    if "average_precision" in m:
+        say(
+            f"  labels:        {result.labelled_rows:,} rows; precision@1% {m.get('precision_at_1pct', float('nan')):.3f}, "
+            f"recall@1% {m.get('recall_at_1pct', float('nan')):.3f}, AP {m['average_precision']:.3f}",
+            highlight=False,
+        )
+    for warning in result.warnings:
+        say(f"  [yellow]warning:[/] {warning}", highlight=False)
+    say(f"  store:         {result.store}", highlight=False)
+    say(f"  browse runs:   {result.ui_command}", highlight=False, soft_wrap=True)

@@ -1,0 +1,78 @@
+"""Resolve a model reference the user typed to a loaded, verified detector.
+
+References: ``NAME@ALIAS`` (``waypoint@champion``), ``NAME/VERSION`` (``waypoint/2``),
+``models:/...``, a bare ``NAME`` (its champion), a run id, or a local directory
+written by ``models.artifact.save``. Errors of the model layer (``ArtifactError``,
+``TrackingError``) become ``ModelError`` here, so the CLI prints one line and
+exits 3.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from detector.config import Settings
+from detector.errors import ModelError
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A detector with the registry name and version that produced it (for output columns)."""
+
+    detector: Any  # models.detector.Detector
+    name: str
+    version: str
+    ref: str
+    run_id: str | None = None
+
+
+@contextmanager
+def model_errors() -> Iterator[None]:
+    """Turn the model layer's own exceptions into ``ModelError`` (exit 3) with their hint."""
+    from models.artifact import ArtifactError
+
+    try:
+        from models.tracking import TrackingError
+    except ImportError:  # pragma: no cover - mlflow missing
+        TrackingError = ArtifactError  # type: ignore[misc,assignment]
+    try:
+        yield
+    except (ArtifactError, TrackingError) as exc:
+        raise ModelError(str(exc), hint=getattr(exc, "hint", None)) from None
+
+
+def store(settings: Settings | None = None):
+    """The MLflow store of ``settings`` (default: from the environment)."""
+    from models.tracking import Store
+
+    return Store.from_settings(settings or Settings.from_env())
+
+
+#: What ``waypoint score`` uses when no --model is given.
+DEFAULT_REF = "waypoint@champion"
+
+
+def resolve(ref: str | None = None, settings: Settings | None = None) -> LoadedModel:
+    """Load the detector ``ref`` points to (default ``waypoint@champion``), verifying its files."""
+    ref = ref or DEFAULT_REF
+    path = Path(ref)
+    if path.is_dir():
+        from models import artifact
+
+        with model_errors():
+            detector = artifact.load(path)
+        return LoadedModel(detector, name=path.name, version="local", ref=str(path))
+
+    from models.tracking import load_detector
+
+    with model_errors():
+        detector, resolved = load_detector(store(settings), ref)
+    return LoadedModel(
+        detector,
+        name=resolved.name or ref,
+        version=str(resolved.version) if resolved.version is not None else "",
+        ref=ref,
+        run_id=resolved.run_id,
+    )

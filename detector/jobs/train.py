@@ -1,0 +1,278 @@
+"""The training job behind `waypoint train`: files in, a registered model version out.
+
+read + map + validate (rejects kept and counted) -> point-in-time features of the
+training rows -> fit the forest, calibration and threshold -> fit the reference state
+scoring will use -> save the detector artifact -> MLflow run (params, tags with the
+SHA-256 of every input file, metrics) and a new registered model version.
+
+Training features are built with an *empty* history (``state=None``): each row sees
+only the training rows that arrived before it, exactly as a scored row sees the
+reference state plus earlier rows of its own file. The reference state is then fitted
+on all training rows, for scoring later files.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from detector import __version__
+from detector.config import Settings
+from detector.errors import InputError
+from detector.io.mapping import Mapping
+from detector.io.read import Loaded, load, load_labels, write_rejects
+from features.schema import EVENTS, INPUTS, SHIPMENTS
+
+#: The tariff-event table that ships with waypoint, used when no --events is given.
+DEFAULT_EVENTS = Path(__file__).resolve().parent.parent / "data" / "tariff_events.csv"
+#: Quantiles of the training anomaly scores recorded as metrics.
+SCORE_QUANTILES = (0.5, 0.9, 0.99, 0.999)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced, for the CLI summary (and ``--json``)."""
+
+    run_id: str
+    experiment: str
+    model_name: str
+    model_version: int
+    aliases: list[str]
+    rows_read: int
+    rows_used: int
+    rows_rejected: int
+    reject_counts: dict[str, int]
+    trained_span: list[str] | None
+    metrics: dict[str, float]
+    tracking_uri: str
+    store: str
+    ui_command: str
+    seconds: float
+    labelled_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train(
+    shipments: Sequence[Path],
+    *,
+    inputs: Sequence[Path] | None = None,
+    events: Sequence[Path] | None = None,
+    mapping: Path | None = None,
+    labels: Path | None = None,
+    experiment: str = "waypoint",
+    model_name: str = "waypoint",
+    n_estimators: int = 200,
+    contamination: float = 0.01,
+    seed: int = 0,
+    max_samples: int = 256,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train a detector on shipment files, record it in MLflow and register a new version.
+
+    The first version of ``model_name`` gets the alias ``champion``; later versions are
+    promoted with ``waypoint models promote``. Raises ``InputError`` for unusable files
+    and ``ModelError`` when the model cannot be fitted or recorded.
+    """
+    from detector.jobs.modelref import model_errors
+    from features.pipeline import build
+    from features.registry import FEATURE_NAMES, REGISTRY
+    from features.state import fit_state
+    from models import artifact, tracking
+    from models.detector import fit
+
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    settings = settings or Settings.from_env()
+    if not 0 < contamination <= 0.5:
+        raise InputError(f"--contamination must be in (0, 0.5] (got {contamination})", hint="e.g. --contamination 0.01")
+    if n_estimators < 1:
+        raise InputError(f"--n-estimators must be at least 1 (got {n_estimators})")
+
+    say("reading and validating shipments")
+    loaded = load(shipments, SHIPMENTS, mapping=Mapping.from_toml(mapping) if mapping else None)
+    if loaded.valid.height < 2:
+        raise InputError(
+            f"only {loaded.valid.height} valid shipment row(s) of {loaded.rows_read} read; nothing to train on",
+            hint="see the rejects reasons with `waypoint check FILE`",
+        )
+    inputs_loaded = load(inputs, INPUTS) if inputs else None
+    event_files = list(events) if events else [DEFAULT_EVENTS]
+    events_loaded = load(event_files, EVENTS)
+    inputs_valid = inputs_loaded.valid if inputs_loaded is not None else None
+
+    say(f"building features for {loaded.valid.height:,} shipments")
+    features = build(
+        loaded.valid.lazy(),
+        inputs=inputs_valid.lazy() if inputs_valid is not None else None,
+        events=events_loaded.valid,
+        state=None,
+    ).collect(engine="streaming")
+    state = fit_state(
+        loaded.valid.lazy(),
+        inputs_valid.select(INPUTS.names).lazy() if inputs_valid is not None else None,
+        events_loaded.valid.select(EVENTS.names),
+    )
+
+    say(f"fitting {n_estimators} trees")
+    directions = {f.name: f.direction for f in REGISTRY}
+    usable, unknown = usable_features(features, FEATURE_NAMES)
+    warnings = []
+    if unknown:
+        hint = " (give --inputs to measure value added)" if inputs_loaded is None else ""
+        warnings.append(f"feature(s) with no known value in the training rows, left out of the model: {', '.join(unknown)}{hint}")
+    detector = fit(
+        features,
+        usable,
+        directions=directions,
+        n_estimators=n_estimators,
+        max_samples=max_samples,
+        contamination=contamination,
+        seed=seed,
+        state=state,
+    )
+
+    say("measuring the training scores")
+    from models.preprocess import raw_matrix
+
+    priority, _ = detector.score_matrix(raw_matrix(features, detector.feature_names))
+    truth, label_warnings = _labels(loaded, features, labels)
+    warnings.extend(label_warnings)
+    metrics = training_metrics(priority, detector.threshold, truth)
+
+    say("recording the run in MLflow")
+    store = tracking.Store.from_settings(settings)
+    with tempfile.TemporaryDirectory(prefix="waypoint-train-") as tmp:
+        tmp_dir = Path(tmp)
+        detector_dir = artifact.save(detector, tmp_dir / "detector")
+        rejects_dir = tmp_dir / "rejects"
+        rejects_dir.mkdir()
+        for role, result in (("shipments", loaded), ("inputs", inputs_loaded), ("events", events_loaded)):
+            if result is not None:
+                write_rejects(result, rejects_dir / f"{role}.csv")
+        params = {
+            "n_estimators": n_estimators,
+            "contamination": contamination,
+            "seed": seed,
+            "max_samples": max_samples,
+            "features": list(detector.feature_names),
+            "features_left_out": list(unknown),
+            "contract_version": detector.contract_version,
+        }
+        tags = {
+            "waypoint.version": __version__,
+            "waypoint.reference_state_digest": state.digest(),
+            "waypoint.trained_span": " .. ".join(detector.trained_span) if detector.trained_span else "",
+            "waypoint.rows_read": str(loaded.rows_read),
+            "waypoint.rows_used": str(loaded.valid.height),
+            "waypoint.rows_rejected": str(loaded.rejects.height),
+            **tracking.dataset_tags("shipments", loaded.files),
+            **tracking.dataset_tags("events", events_loaded.files),
+        }
+        if inputs_loaded is not None:
+            tags.update(tracking.dataset_tags("inputs", inputs_loaded.files))
+        if labels is not None:
+            tags.update(tracking.dataset_tags("labels", [Path(labels)]))
+        if mapping is not None:
+            tags.update(tracking.dataset_tags("mapping", [Path(mapping)]))
+        with model_errors():
+            record = tracking.log_training(
+                store,
+                detector_dir=detector_dir,
+                params=params,
+                tags=tags,
+                metrics=metrics,
+                artifacts={"rejects": rejects_dir} if any(rejects_dir.iterdir()) else None,
+                experiment=experiment,
+                model_name=model_name,
+            )
+    return TrainResult(
+        run_id=record.run_id,
+        experiment=experiment,
+        model_name=record.model_name,
+        model_version=record.version,
+        aliases=list(record.aliases),
+        rows_read=loaded.rows_read,
+        rows_used=loaded.valid.height,
+        rows_rejected=loaded.rejects.height,
+        reject_counts=dict(loaded.reject_counts),
+        trained_span=list(detector.trained_span) if detector.trained_span else None,
+        metrics=record.metrics,
+        tracking_uri=store.tracking_uri,
+        store=store.location,
+        ui_command=store.ui_command,
+        seconds=round(time.perf_counter() - started, 2),
+        labelled_rows=int(np.isfinite(truth).sum()) if truth is not None else 0,
+        warnings=warnings,
+    )
+
+
+def usable_features(features: pl.DataFrame, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split feature names into those with at least one known (finite) value and the rest.
+
+    A feature nobody can compute on this data (value added without component imports)
+    says nothing; the forest is trained on the others and the model records which.
+    """
+    if not names:
+        return [], []
+    known = features.select(
+        pl.col(n).cast(pl.Float64).is_finite().fill_null(False).any().alias(n) for n in names
+    ).row(0, named=True)
+    usable = [n for n in names if known[n]]
+    return usable, [n for n in names if not known[n]]
+
+
+def _labels(loaded: Loaded, features: pl.DataFrame, labels: Path | None) -> tuple[np.ndarray | None, list[str]]:
+    """Known outcomes per training row (NaN = unknown), from ``--labels`` or the ``label`` column."""
+    warnings: list[str] = []
+    if labels is not None:
+        known = load_labels(labels)
+        if known.rejects.height:
+            warnings.append(f"{known.rejects.height} row(s) of {labels} were rejected and ignored")
+        joined = features.select("shipment_id").join(
+            known.valid.select("shipment_id", "label"), on="shipment_id", how="left", maintain_order="left"
+        )
+        column = joined.get_column("label")
+        if column.null_count() == column.len():
+            warnings.append(f"no shipment_id of {labels} matches a training row: no label metrics")
+            return None, warnings
+    elif "label" in features.columns and features.get_column("label").null_count() < features.height:
+        column = features.get_column("label")
+    else:
+        return None, warnings
+    return column.cast(pl.Float64).fill_null(float("nan")).to_numpy(), warnings
+
+
+def training_metrics(priority: np.ndarray, threshold: float, truth: np.ndarray | None = None) -> dict[str, float]:
+    """Score distribution and threshold; with labels, precision/recall at inspection budgets and AP.
+
+    Label metrics use only rows with a known label (``truth`` NaN = unknown).
+    """
+    from models.metrics import BUDGETS, average_precision, precision_recall_at
+
+    metrics = {f"score_q{q * 100:g}": float(np.quantile(priority, q)) for q in SCORE_QUANTILES}
+    metrics["score_max"] = float(priority.max())
+    metrics["threshold"] = float(threshold)
+    metrics["flagged_share"] = float((priority > threshold).mean())
+    if truth is not None:
+        known = np.isfinite(truth)
+        if known.any():
+            s, y = priority[known], truth[known]
+            for budget in BUDGETS:
+                p, r = precision_recall_at(s, y, budget)
+                metrics[f"precision_at_{budget * 100:g}pct"] = p
+                metrics[f"recall_at_{budget * 100:g}pct"] = r
+            metrics["average_precision"] = average_precision(s, y)
+            metrics["labelled_rows"] = float(known.sum())
+            metrics["positive_rows"] = float(y.sum())
+    return metrics

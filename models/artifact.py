@@ -1,0 +1,222 @@
+"""Save and load a ``Detector`` as a plain directory: no pickle, every file checked.
+
+Layout of a saved detector::
+
+    forest.skops      the sklearn IsolationForest (skops: no code runs on load)
+    detector.json     preprocessing, calibration grid, threshold, feature list,
+                      contract version, training parameters and span
+    state/            the reference state (Parquet tables + state.json), optional
+    manifest.json     SHA-256 of every other file
+
+``load`` recomputes every digest before reading anything, so a changed, missing or
+added file is refused with an :class:`ArtifactError` naming it. A model trained on
+another major version of the data contract is refused too: its features would not
+mean the same thing. Floats go through JSON as their shortest repr, which round-trips
+exactly, so a loaded detector scores bit-for-bit like the one that was saved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from features.schema import CONTRACT_VERSION
+
+if TYPE_CHECKING:
+    from models.detector import Detector
+
+#: Bumped when the layout of a saved detector changes.
+ARTIFACT_FORMAT = 1
+MANIFEST = "manifest.json"
+FOREST = "forest.skops"
+META = "detector.json"
+STATE_DIR = "state"
+#: Types skops may rebuild besides the ones it trusts itself. The only list of them.
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+#: Detector fields kept outside detector.json: the forest and state have their own
+#: files, ``flat`` is derived from the forest on load.
+_NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat")
+
+
+class ArtifactError(Exception):
+    """A saved detector is damaged, tampered with, or does not fit this waypoint.
+
+    Defined here (not in ``detector.errors``) because ``models`` does not import the
+    application layer; the CLI maps it to a model error (exit 3).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def _encode(value: Any) -> Any:
+    """Plain JSON for a field value; arrays and tuples are tagged so they come back as such."""
+    if isinstance(value, np.ndarray):
+        return {"__array__": [_encode(v) for v in value.tolist()], "dtype": str(value.dtype)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ArtifactError(f"cannot save a value of type {type(value).__name__} as JSON: {value!r}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return np.asarray(value["__array__"], dtype=value["dtype"])
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _data_fields(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in skip}
+
+
+def contract_major(version: str) -> str:
+    return str(version).split(".", 1)[0]
+
+
+def check_contract(contract_version: str, *, where: str = "the model") -> None:
+    """Refuse a model trained on another major version of the data contract."""
+    if contract_major(contract_version) != contract_major(CONTRACT_VERSION):
+        raise ArtifactError(
+            f"{where} was trained on data contract {contract_version}; this waypoint reads contract "
+            f"{CONTRACT_VERSION}, and features of another major version do not mean the same thing",
+            hint="retrain the model with this waypoint (`waypoint train ...`) or use the waypoint version it was made with",
+        )
+
+
+def save(detector: Detector, path: str | Path) -> Path:
+    """Write ``detector`` to the directory ``path`` (created; must be empty if it exists)."""
+    import skops.io as sio
+
+    root = Path(path)
+    if root.exists() and any(root.iterdir()):
+        raise ArtifactError(f"{root}: directory is not empty; a saved detector needs its own directory")
+    root.mkdir(parents=True, exist_ok=True)
+    sio.dump(detector.forest, root / FOREST)
+    meta = {
+        "format": ARTIFACT_FORMAT,
+        # Every field of the Detector except the forest (skops), the state (Parquet)
+        # and what is derived from them; nested dataclasses field by field.
+        "detector": _data_fields(detector, skip=_NOT_IN_JSON),
+        "preprocess": _data_fields(detector.preprocess),
+        "calibration": _data_fields(detector.calibration),
+        "state_digest": detector.state.digest() if detector.state is not None else None,
+    }
+    (root / META).write_text(json.dumps(meta, indent=1) + "\n")
+    if detector.state is not None:
+        detector.state.to_dir(root / STATE_DIR)
+    manifest = {"format": ARTIFACT_FORMAT, "files": {name: sha256(root / name) for name in _files(root)}}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return root
+
+
+def verify(path: str | Path) -> dict[str, str]:
+    """Check every file of a saved detector against its manifest; returns the manifest's digests."""
+    root = Path(path)
+    manifest_file = root / MANIFEST
+    if not manifest_file.is_file():
+        raise ArtifactError(f"{root}: no {MANIFEST}; not a saved waypoint detector (or damaged)")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        listed: dict[str, str] = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{manifest_file}: unreadable manifest ({exc})") from None
+    if manifest.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{manifest_file}: artifact format {manifest.get('format')!r}, expected {ARTIFACT_FORMAT}")
+    present = set(_files(root))
+    missing = sorted(set(listed) - present)
+    if missing:
+        raise ArtifactError(f"{root}: file(s) listed in the manifest are missing: {', '.join(missing)}")
+    extra = sorted(present - set(listed))
+    if extra:
+        raise ArtifactError(f"{root}: file(s) not in the manifest were added: {', '.join(extra)}")
+    for name, digest in sorted(listed.items()):
+        if sha256(root / name) != digest:
+            raise ArtifactError(
+                f"{root / name}: SHA-256 does not match the manifest; the model file was changed or damaged",
+                hint="do not edit saved models; retrain, or download the model again",
+            )
+    return listed
+
+
+def load(path: str | Path) -> Detector:
+    """Verify and read a detector saved by :func:`save`."""
+    import skops.io as sio
+
+    from models.calibration import Calibration
+    from models.detector import Detector
+    from models.preprocess import Preprocessor
+
+    root = Path(path)
+    verify(root)
+    meta = json.loads((root / META).read_text())
+    fields = _decode(meta["detector"])
+    check_contract(fields.get("contract_version", "?"), where=f"the model in {root}")
+    try:
+        forest = sio.load(root / FOREST, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # skops raises several types for untrusted or broken content
+        raise ArtifactError(f"{root / FOREST}: cannot load the forest ({type(exc).__name__}: {exc})") from None
+    state = None
+    if (root / STATE_DIR).is_dir():
+        from features.state import ReferenceState
+
+        try:
+            state = ReferenceState.from_dir(root / STATE_DIR)
+        except (ValueError, OSError) as exc:
+            raise ArtifactError(f"{root / STATE_DIR}: {exc}") from None
+        if meta.get("state_digest") and state.digest() != meta["state_digest"]:
+            raise ArtifactError(f"{root / STATE_DIR}: reference state is not the one the model was trained with")
+    try:
+        return Detector(
+            forest=forest,
+            preprocess=Preprocessor(**_decode(meta["preprocess"])),
+            calibration=Calibration(**_decode(meta["calibration"])),
+            state=state,
+            **fields,
+        )
+    except TypeError as exc:  # a field this waypoint's Detector does not have (or lacks)
+        raise ArtifactError(
+            f"{root / META}: saved by another waypoint version ({exc})",
+            hint="load it with the waypoint version that trained it, or retrain",
+        ) from None
+
+
+def check_input(detector: Detector, columns: list[str] | tuple[str, ...] | set[str]) -> None:
+    """Refuse a feature frame lacking any feature column the model uses, naming them all."""
+    check_contract(detector.contract_version)
+    missing = [name for name in detector.feature_names if name not in set(columns)]
+    if missing:
+        raise ArtifactError(
+            f"the input lacks feature column(s) the model needs: {', '.join(missing)}",
+            hint="build features with `features.pipeline.build` using the model's reference state",
+        )
