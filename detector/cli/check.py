@@ -1,9 +1,81 @@
-"""`waypoint check` (being built)."""
+"""`waypoint check`: show how input files map to the contract before training or scoring."""
 from __future__ import annotations
+
+import json as json_lib
+from enum import Enum
+from pathlib import Path
 
 import typer
 
+from detector.cli._console import err_console
 
-def check() -> None:
-    """Not built yet."""
-    raise typer.Exit(1)
+
+class TableKind(str, Enum):
+    shipments = "shipments"
+    inputs = "inputs"
+    events = "events"
+    labels = "labels"
+
+
+def check(
+    files: list[Path] = typer.Argument(..., help="CSV or Parquet files, or quoted globs like 'data/*.csv'.", show_default=False),
+    mapping: Path | None = typer.Option(None, "--mapping", "-m", help="TOML mapping for files with foreign column names (see docs/mappings.md)."),
+    kind: TableKind = typer.Option(TableKind.shipments, "--kind", "-k", help="Which contract table the files hold."),
+    json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    rejects: Path | None = typer.Option(None, "--rejects", help="Also write the rejected rows (with line and reason) to this CSV/Parquet file."),
+) -> None:
+    """Read, map and validate files; report columns found, rows valid and rows rejected by reason.
+
+    Exit 2 when a required column is missing or a file cannot be read; exit 0 otherwise, even with rejected rows (the summary says how many and why).
+    """
+    from detector.io.mapping import Mapping
+    from detector.io.read import load
+    from detector.io.write import write_table
+    from features.schema import TABLES
+
+    table = TABLES[kind.value]
+    loaded = load(files, table, mapping=Mapping.from_toml(mapping) if mapping else None)
+    summary = loaded.summary(examples=3)
+    if rejects is not None:
+        summary["rejects_file"] = str(write_table(loaded.rejects, rejects))
+    if json:
+        typer.echo(json_lib.dumps(summary, indent=2, default=str))
+    else:
+        _render(summary, table)
+
+
+def _render(summary: dict, table) -> None:
+    from rich.table import Table as RichTable
+
+    cols = RichTable(title=f"{summary['table']}: columns", title_justify="left")
+    cols.add_column("column")
+    cols.add_column("required")
+    cols.add_column("status")
+    found = set(summary["columns_found"])
+    for c in table.columns:
+        status = "[green]found[/]" if c.name in found else ("[red]missing[/]" if c.required else "[dim]absent (null)[/]")
+        cols.add_row(c.name, "yes" if c.required else "no", status)
+    err_console.print(cols)
+    if summary["unused_source_columns"]:
+        err_console.print(f"unused source columns: {', '.join(summary['unused_source_columns'])}", highlight=False)
+    err_console.print(
+        f"files: {len(summary['files'])}   rows read: {summary['rows_read']:,}   "
+        f"valid: {summary['rows_valid']:,}   rejected: {summary['rows_rejected']:,}",
+        highlight=False,
+    )
+    if summary["rejected_by_reason"]:
+        rej = RichTable(title="rejected rows by reason (3 examples each)", title_justify="left")
+        rej.add_column("reason")
+        rej.add_column("rows", justify="right")
+        rej.add_column("examples (file:line reason)")
+        for code, info in summary["rejected_by_reason"].items():
+            ex = "\n".join(f"{e['file']}:{e['line']} {e['reason']}" for e in info["examples"])
+            rej.add_row(code, f"{info['rows']:,}", ex)
+        err_console.print(rej)
+        err_console.print(
+            f"[yellow]{summary['rows_rejected']:,} row(s) would be rejected[/]; scoring continues without them"
+            + (f" (written to {summary['rejects_file']})" if summary.get("rejects_file") else ""),
+            highlight=False,
+        )
+    else:
+        err_console.print("[green]all rows are valid[/]")
