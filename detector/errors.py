@@ -1,32 +1,19 @@
 """Errors a user can fix. The CLI prints them as one line and exits with their code.
 
 Library code raises these; only ``detector.cli`` turns them into messages and exit codes.
-Anything else escaping to the CLI is a bug and shows a traceback.
+Anything else escaping to the CLI is a bug and shows a traceback. The base class and
+the model errors live in ``models.errors`` so the model layer need not import this one.
 """
 from __future__ import annotations
 
+from models.errors import ModelError, ModelInputError, WaypointError
 
-class WaypointError(Exception):
-    """Base class: ``str(err)`` is the whole message; ``hint`` suggests the fix."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+__all__ = ["WaypointError", "InputError", "MappingError", "ModelError", "ModelInputError"]
 
 
-class InputError(WaypointError):
+class InputError(ModelInputError):
     """A file cannot be used as given: unreadable, unknown format, missing or mistyped columns, empty."""
-
-    exit_code = 2
 
 
 class MappingError(InputError):
     """A mapping file is malformed or does not fit the file it is applied to."""
-
-
-class ModelError(WaypointError):
-    """A model cannot be found, loaded, verified, or does not fit the input."""
-
-    exit_code = 3

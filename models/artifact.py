@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from features.schema import CONTRACT_VERSION
+from models.errors import ModelError
 
 if TYPE_CHECKING:
     from models.detector import Detector
@@ -42,16 +43,8 @@ TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
 _NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat")
 
 
-class ArtifactError(Exception):
-    """A saved detector is damaged, tampered with, or does not fit this waypoint.
-
-    Defined here (not in ``detector.errors``) because ``models`` does not import the
-    application layer; the CLI maps it to a model error (exit 3).
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+class ArtifactError(ModelError):
+    """A saved detector is damaged, tampered with, or does not fit this waypoint (exit 3)."""
 
 
 def sha256(path: Path) -> str:

@@ -36,6 +36,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from models.artifact import ArtifactError  # noqa: E402
+from models.errors import ModelError  # noqa: E402
 
 CHAMPION = "champion"
 #: The code file MLflow stores with each model ("model from code": nothing pickled).
@@ -46,12 +47,8 @@ DETECTOR_ARTIFACT = "detector"
 _REQUIREMENTS = ("mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "skops", "numba")
 
 
-class TrackingError(Exception):
+class TrackingError(ModelError):
     """The tracking store or registry cannot do what was asked (unknown model, version, run)."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Reasons an analyst can defend: the top features behind a row's score, in words.
+
+A reason must be *faithful* (the feature really drove the isolation: ranked by the
+forest's own path attributions, :meth:`models.fast_forest.FlatForest.attributions`)
+and must *argue for suspicion* (only features whose value lies on the suspicious
+side of the training median count; a strikingly honest value is never a reason).
+
+Codes and sentences come from the feature registry (``Feature.reason_code`` and
+``features.registry.reason_expr(feature)``, a Polars expression rendering the
+sentence with the row's own numbers). A feature the registry does not know (or
+before the registry exists) is rendered as ``"<description or name>: <value>"`` with
+its name in upper case as code, so reasons never silently disappear.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+#: Output columns.
+REASON_CODES, REASONS = "reason_codes", "reasons"
+CODE_SEP, SENTENCE_SEP = ",", " | "
+TOP_K = 3
+
+
+@dataclass(frozen=True)
+class ReasonSpec:
+    """How one feature is stated as a reason."""
+
+    code: str
+    sentence: pl.Expr  # evaluated on rows holding the raw feature and ev_ columns
+
+
+def _registry_features() -> dict:
+    try:
+        from features import registry
+    except ImportError:  # the registry is optional for the model core
+        return {}
+    return {f.name: f for f in getattr(registry, "REGISTRY", ())}
+
+
+def reason_specs(feature_names: Sequence[str]) -> dict[str, ReasonSpec]:
+    """Code and sentence expression per feature, from the registry where it knows the feature."""
+    known = _registry_features()
+    render = None
+    if known:
+        from features import registry
+
+        render = getattr(registry, "reason_expr", None)
+    specs = {}
+    for name in feature_names:
+        feature = known.get(name)
+        if feature is not None and render is not None:
+            specs[name] = ReasonSpec(str(feature.reason_code), render(feature))
+            continue
+        label = getattr(feature, "description", None) or name
+        code = str(getattr(feature, "reason_code", None) or name.upper())
+        value = pl.col(name).cast(pl.Float64).round_sig_figs(4).cast(pl.String)
+        specs[name] = ReasonSpec(code, pl.format("{}: {}", pl.lit(label), value))
+    return specs
+
+
+def pick_reasons(attributions: np.ndarray, suspicious: np.ndarray, k: int = TOP_K) -> np.ndarray:
+    """Feature indices (rows, k), best first, -1 where fewer than k features qualify.
+
+    A feature qualifies when its value is on the suspicious side and it received
+    credit for isolating the row; ties in credit keep the registry's feature order.
+    """
+    credit = np.where(suspicious & (attributions > 0), attributions, -np.inf)
+    order = np.argsort(-credit, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(credit, order, axis=1)
+    picks = np.where(np.isfinite(chosen), order, -1)
+    if picks.shape[1] < k:  # fewer features than k
+        picks = np.hstack([picks, np.full((picks.shape[0], k - picks.shape[1]), -1)])
+    return picks
+
+
+def render_reasons(rows: pl.DataFrame, picks: np.ndarray, feature_names: Sequence[str]) -> pl.DataFrame:
+    """``reason_codes`` and ``reasons`` for ``rows`` (one per row of ``picks``), in row order."""
+    if rows.height != picks.shape[0]:
+        raise ValueError(f"{rows.height} rows but {picks.shape[0]} reason picks")
+    specs = reason_specs(feature_names)
+    used = sorted({int(j) for j in np.unique(picks) if j >= 0})
+    sentences = (
+        rows.select(specs[feature_names[j]].sentence.alias(str(j)) for j in used) if used else pl.DataFrame()
+    )
+    texts = {j: sentences.get_column(str(j)).to_list() for j in used}
+    codes_out, reasons_out = [], []
+    for i, row in enumerate(picks):
+        chosen = [int(j) for j in row if j >= 0]
+        codes_out.append(CODE_SEP.join(specs[feature_names[j]].code for j in chosen))
+        reasons_out.append(SENTENCE_SEP.join(str(texts[j][i]) for j in chosen))
+    return pl.DataFrame({REASON_CODES: codes_out, REASONS: reasons_out}, schema={REASON_CODES: pl.String, REASONS: pl.String})
