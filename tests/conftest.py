@@ -19,3 +19,35 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory):
+    """A generated world on disk, split in time: train on 18 months, score the last 6."""
+    import datetime as dt
+
+    import polars as pl
+
+    from detector.io.write import write_table
+    from detector.synth import generate_world, write_world
+
+    out = tmp_path_factory.mktemp("world")
+    world = generate_world(6_000, seed=11, start=dt.date(2024, 1, 1), months=24)
+    files = write_world(world, out)
+    cutoff = dt.date(2025, 7, 1)
+    files["train"] = write_table(world.shipments.filter(pl.col("arrival_date") < cutoff), out / "train.csv")
+    files["holdout"] = write_table(world.shipments.filter(pl.col("arrival_date") >= cutoff), out / "holdout.csv")
+    return files
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_world):
+    """A model trained and registered in the session's MLflow store (50 trees, to stay quick)."""
+    from detector.config import Settings
+    from detector.jobs.modelref import resolve
+    from detector.jobs.train import train
+
+    settings = Settings.from_env()
+    result = train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
+                   model_name="score-tests", n_estimators=50, seed=3, settings=settings)
+    return resolve(f"score-tests/{result.model_version}", settings)

@@ -1,9 +1,53 @@
-"""`waypoint demo` (being built)."""
+"""`waypoint demo`: generate, train, score, evaluate and report on a sample world."""
 from __future__ import annotations
+
+import shlex
+from pathlib import Path
 
 import typer
 
+from detector.cli._console import err_console
 
-def demo() -> None:
-    """Not built yet."""
-    raise typer.Exit(1)
+
+def demo(
+    directory: Path = typer.Option(Path("waypoint-demo"), "--dir", help="Fresh directory for the demo (a previous demo's is replaced)."),
+    shipments: int = typer.Option(30_000, "--shipments", "-n", help="Shipments in the generated world."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the generated world and of the forest."),
+    n_estimators: int = typer.Option(200, "--n-estimators", help="Trees in the isolation forest."),
+) -> None:
+    """Run the whole loop on a generated world: train on 18 months, score the last 6, evaluate, report."""
+    from detector.cli.evaluate import render as render_evaluation
+    from detector.cli.score import render_summary
+    from detector.jobs.demo import run_demo
+
+    with err_console.status("starting") as status:
+        result = run_demo(directory, shipments=shipments, seed=seed, n_estimators=n_estimators,
+                          progress=lambda msg: status.update(msg))
+    t = result.train
+    err_console.rule("[bold]trained")
+    err_console.print(
+        f"model [bold]{t.model_name}[/] version [bold]{t.model_version}[/] ({', '.join(t.aliases) or 'no alias'}) "
+        f"on {t.rows_used:,} shipments before {result.cutoff}; run {t.run_id}"
+    )
+    err_console.rule("[bold]scored the held-out months")
+    render_summary(result.score)
+    err_console.rule("[bold]evaluated against the generator's labels")
+    render_evaluation(result.evaluation)
+    d = result.directory
+    q = lambda p: shlex.quote(str(p))  # noqa: E731
+    home = result.settings.home
+    err_console.rule("[bold]where everything is")
+    err_console.print(f"world (shipments, inputs, events, labels): {d / 'world'}")
+    err_console.print(f"scored file: {result.score.output}")
+    err_console.print(f"HTML report: {result.report}")
+    err_console.print(f"MLflow store and registry: {result.settings.tracking_uri}")
+    err_console.rule("[bold]try next")
+    err_console.print(
+        f"  waypoint review serve {q(result.score.output)} --inputs {q(result.world['inputs'])} "
+        f"--events {q(result.world['events'])} --db {q(home / 'decisions.db')}\n"
+        f"  WAYPOINT_HOME={q(home)} waypoint models list\n"
+        f"  mlflow ui --backend-store-uri {result.settings.tracking_uri}\n"
+        f"  waypoint features report {q(result.train_file)} --labels {q(result.world['labels'])} "
+        f"--inputs {q(result.world['inputs'])} --events {q(result.world['events'])}",
+        highlight=False, soft_wrap=True,
+    )

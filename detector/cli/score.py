@@ -1,9 +1,82 @@
-"""`waypoint score` (being built)."""
+"""`waypoint score`: rank shipment files with a registered model."""
 from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
 
 import typer
 
+from detector.cli._console import err_console
+from detector.errors import InputError
 
-def score() -> None:
-    """Not built yet."""
-    raise typer.Exit(1)
+
+def parse_budget(text: str | None) -> float | None:
+    """'1%' -> 0.01, '0.02' -> 0.02; None stays None."""
+    if text is None:
+        return None
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise InputError(f"--budget {text!r} is not a share", hint="write it as 1% or 0.01") from None
+    if not 0 < value <= 1:
+        raise InputError(f"--budget {text!r} must be above 0 and at most 100%")
+    return value
+
+
+def score(
+    shipments: list[str] = typer.Argument(..., help="Shipment files or globs (CSV or Parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Scored file to write (.parquet or .csv)."),
+    model: str = typer.Option(None, "--model", help="NAME@ALIAS, NAME/VERSION or a run id (default: waypoint@champion)."),
+    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
+    events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
+    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
+    budget: str = typer.Option(None, "--budget", help="Flag this share of the file instead of the model's threshold, e.g. 1%."),
+    top: int = typer.Option(None, "--top", min=1, help="Flag exactly the N most suspicious shipments."),
+    json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
+    from detector.config import Settings
+    from detector.jobs.modelref import resolve
+    from detector.jobs.score import score as run_score
+
+    if budget is not None and top is not None:
+        raise InputError("give --budget or --top, not both")
+    with err_console.status("loading model") as status:
+        loaded = resolve(model, Settings.from_env())
+        result = run_score(
+            [Path(s) for s in shipments], output, model=loaded,
+            inputs=[Path(p) for p in inputs] if inputs else None,
+            events=[Path(p) for p in events] if events else None,
+            mapping=mapping, budget=parse_budget(budget), top=top,
+            progress=lambda msg: status.update(msg),
+        )
+    if json:
+        typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
+        return
+    render_summary(result)
+
+
+def render_summary(result) -> None:
+    err_console.print(
+        f"[bold]{result.rows_read:,}[/] rows read = [bold]{result.rows_scored:,}[/] scored + "
+        f"[bold]{result.rows_rejected:,}[/] rejected · [bold red]{result.flagged:,}[/] flagged · "
+        f"model {result.model} v{result.model_version} · {result.seconds:.1f}s"
+    )
+    if result.reject_counts:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(result.reject_counts.items(), key=lambda kv: -kv[1]))
+        err_console.print(f"rejected rows by reason: {reasons} → {result.rejects}")
+    if result.top:
+        err_console.print(f"[bold]Top {len(result.top)} suspects[/] (rank · score · shipment · exporter · origin · HS):")
+        for row in result.top:
+            err_console.print(
+                f"  [bold]{row['risk_rank']:>3}[/] · {row['risk_score']:5.1f} · {row['shipment_id']} · "
+                f"{row['exporter_id']} · {row['origin_country']} · {row['hs_code']}",
+                highlight=False,
+            )
+            for reason in (row["reasons"] or "").split(" | "):
+                if reason:
+                    err_console.print(f"        – {reason}", highlight=False, soft_wrap=True)
+    if result.top_reason_codes:
+        err_console.print("top reason codes among flags: " + ", ".join(f"{c} ({n})" for c, n in result.top_reason_codes))
+    err_console.print(f"scored file: [bold]{result.output}[/]")

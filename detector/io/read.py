@@ -28,7 +28,7 @@ from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.write import write_table
 from features import validate as v
-from features.schema import LABELS, Table
+from features.schema import EVENTS, INPUTS, LABELS, Table
 
 #: Prefix of the source columns (as read) inside the working frame.
 SRC_PREFIX = "__src__"
@@ -292,6 +292,16 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
         missing_optional=[c for c in table.names if c not in found and c not in table.required],
         reject_examples=reject_examples,
     )
+
+
+#: The tariff-event table that ships with waypoint, used when no events file is given.
+DEFAULT_EVENTS = Path(__file__).resolve().parent.parent / "data" / "tariff_events.csv"
+
+
+def load_side_tables(inputs: Sequence[str | Path] | None, events: Sequence[str | Path] | None
+                     ) -> tuple[Loaded | None, Loaded]:
+    """Component imports (optional) and tariff events (the shipped table when none are given)."""
+    return (load(inputs, INPUTS) if inputs else None), load(list(events) if events else [DEFAULT_EVENTS], EVENTS)
 
 
 def load_labels(path: str | Path) -> Loaded:

@@ -25,11 +25,9 @@ from detector import __version__
 from detector.config import Settings
 from detector.errors import InputError
 from detector.io.mapping import Mapping
-from detector.io.read import Loaded, load, load_labels, write_rejects
+from detector.io.read import Loaded, load, load_labels, load_side_tables, write_rejects
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 
-#: The tariff-event table that ships with waypoint, used when no --events is given.
-DEFAULT_EVENTS = Path(__file__).resolve().parent.parent / "data" / "tariff_events.csv"
 #: Quantiles of the training anomaly scores recorded as metrics.
 SCORE_QUANTILES = (0.5, 0.9, 0.99, 0.999)
 
@@ -106,9 +104,7 @@ def train(
             f"only {loaded.valid.height} valid shipment row(s) of {loaded.rows_read} read; nothing to train on",
             hint="see the rejects reasons with `waypoint check FILE`",
         )
-    inputs_loaded = load(inputs, INPUTS) if inputs else None
-    event_files = list(events) if events else [DEFAULT_EVENTS]
-    events_loaded = load(event_files, EVENTS)
+    inputs_loaded, events_loaded = load_side_tables(inputs, events)
     inputs_valid = inputs_loaded.valid if inputs_loaded is not None else None
 
     say(f"building features for {loaded.valid.height:,} shipments")
