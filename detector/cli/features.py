@@ -1,6 +1,93 @@
-"""`waypoint features ...` (being built)."""
+"""`waypoint features ...`: build the feature frame, measure signals, render the dictionary."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Not built yet.", no_args_is_help=True)
+from detector.cli._console import err_console
+
+app = typer.Typer(help="Build transshipment features, measure their signal, document them.", no_args_is_help=True)
+
+_SHIPMENTS = typer.Argument(..., help="Shipment files (CSV or Parquet; several or globs).")
+_INPUTS = typer.Option(None, "--inputs", help="Component-import files of the transit country (enables value-added features).")
+_EVENTS = typer.Option(None, "--events", help="Tariff events CSV/Parquet (default: the table shipped with waypoint).")
+_MAPPING = typer.Option(None, "--mapping", help="Column mapping (TOML) for shipment files with foreign column names.")
+
+
+@app.command("build")
+def build_cmd(
+    shipments: list[Path] = _SHIPMENTS,
+    out: Path = typer.Option(..., "-o", "--out", help="Output file (.parquet or .csv)."),
+    inputs: list[Path] | None = _INPUTS,
+    events: Path | None = _EVENTS,
+    mapping: Path | None = _MAPPING,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Build every feature for the shipments and write the feature frame."""
+    from detector.signal_report import build_files, write_features
+
+    built = build_files(shipments, inputs=inputs or None, events=events, mapping=mapping)
+    path, rejects = write_features(built, out)
+    summary = {
+        "output": str(path), "rows_read": built.shipments.rows_read, "rows_written": built.features.height,
+        "rows_rejected": built.shipments.rejects.height, "rejects_file": str(rejects) if rejects else None,
+        "events_file": str(built.events_file), "inputs": built.inputs is not None,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    err_console.print(f"wrote {summary['rows_written']} rows with features to {path}")
+    if rejects:
+        err_console.print(f"[yellow]{summary['rows_rejected']} rows rejected[/] (see {rejects})")
+
+
+@app.command("report")
+def report_cmd(
+    shipments: list[Path] = _SHIPMENTS,
+    labels: Path = typer.Option(..., "--labels", help="Label file: shipment_id,label[,scenario]."),
+    inputs: list[Path] | None = _INPUTS,
+    events: Path | None = _EVENTS,
+    mapping: Path | None = _MAPPING,
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
+) -> None:
+    """Each feature's ROC-AUC against the labels (oriented by its direction) and coverage."""
+    from detector.signal_report import report_files
+
+    table = report_files(shipments, labels, inputs=inputs or None, events=events, mapping=mapping)
+    if as_json:
+        typer.echo(json.dumps(table.to_dicts()))
+        return
+    from rich.table import Table
+
+    out = Table(title="Feature signal (ROC-AUC oriented by direction; 0.5 = none)")
+    for col in ("feature", "family", "direction", "auc", "coverage"):
+        out.add_column(col, justify="right" if col in ("auc", "coverage") else "left")
+    for r in table.iter_rows(named=True):
+        auc = "-" if r["auc"] is None else f"{r['auc']:.3f}"
+        out.add_row(r["feature"], r["family"], r["direction"], auc, f"{r['coverage']:.0%}")
+    err_console.print(out)
+
+
+@app.command("docs")
+def docs_cmd(
+    check: bool = typer.Option(False, "--check", help="Exit 1 if docs/features.md is not current instead of writing it."),
+    path: Path = typer.Option(Path("docs/features.md"), "--path", help="Where the feature dictionary lives."),
+) -> None:
+    """Write the feature dictionary (docs/features.md) from the registry."""
+    from detector.io.write import atomic_path
+    from features.docs import render
+
+    text = render()
+    if check:
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            err_console.print(f"[red]{path} is out of date[/]: run `waypoint features docs`")
+            raise typer.Exit(1)
+        err_console.print(f"{path} is current")
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    err_console.print(f"wrote {path}")
+

@@ -1,0 +1,175 @@
+"""The fitted reference state: history aggregates and norms learned from training data.
+
+A :class:`ReferenceState` is a handful of small frames of per (key, week/month) integer
+sums and per-entity first-seen days, plus the tariff events and the date ``as_of`` up to
+which it is complete. Scoring a new file combines the state with the file's own rows
+*dated after* ``as_of`` (rows on or before ``as_of`` are scored but not added to the
+history: the state is authoritative up to that day, so nothing is counted twice).
+
+``build(all, state=None)`` is literally ``build(all, state=fit_state(empty))``: the
+training path and the scoring path are the same code (:func:`history_tables`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from features.families._history import LOG_SCALE, cents, day_of, hs6, month_of, week_of
+from features.schema import EVENTS, INPUTS, SHIPMENTS
+
+#: The day before any real data: a state fitted on nothing is complete up to here.
+EMPTY_AS_OF = date(1, 1, 1)
+STATE_FORMAT = 1
+
+#: Name -> (key columns, integer value columns). Period columns are named ``period``
+#: (week index, or month index for ``price``); first-seen tables carry ``first_day``.
+SUM_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "exports": (("exporter_id", "hs6"), ("value", "n")),
+    "imports": (("importer_id", "hs6", "origin_country"), ("value",)),
+    "national": (("hs6", "origin_country"), ("value",)),
+    "price": (("hs6", "origin_country"), ("n", "s1", "s2")),
+    "inputs": (("importer_id", "hs6", "supplier_country"), ("value",)),
+}
+FIRST_TABLES: dict[str, tuple[str, ...]] = {
+    "first_exporter": ("exporter_id",),
+    "first_importer": ("importer_id",),
+    "first_pair": ("importer_id", "exporter_id"),
+    "first_exporter_origin": ("exporter_id", "origin_country"),
+    "first_exporter_chapter": ("exporter_id", "chapter"),
+    "first_input_importer": ("importer_id",),
+}
+TABLE_NAMES = (*SUM_TABLES, *FIRST_TABLES)
+
+
+def _log_uv() -> pl.Expr:
+    return (pl.col("declared_value_usd") / pl.col("weight_kg")).log()
+
+
+def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """Aggregate rows into the state's tables (lazy). Used for fitting and for a scored file."""
+    s = shipments.select(
+        "exporter_id",
+        "importer_id",
+        "origin_country",
+        hs6(pl.col("hs_code")).alias("hs6"),
+        pl.col("hs_code").str.slice(0, 2).alias("chapter"),
+        week_of(pl.col("arrival_date")).alias("period"),
+        month_of(pl.col("arrival_date")).alias("month"),
+        day_of(pl.col("arrival_date")).alias("day"),
+        cents(pl.col("declared_value_usd")).alias("value"),
+        (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64).alias("s1"),
+        (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64).alias("s2"),
+    )
+    out: dict[str, pl.LazyFrame] = {
+        "exports": s.group_by("exporter_id", "hs6", "period").agg(pl.col("value").sum(), pl.len().cast(pl.Int64).alias("n")),
+        "imports": s.group_by("importer_id", "hs6", "origin_country", "period").agg(pl.col("value").sum()),
+        "national": s.group_by("hs6", "origin_country", "period").agg(pl.col("value").sum()),
+        "price": s.group_by("hs6", "origin_country", pl.col("month").alias("period")).agg(
+            pl.len().cast(pl.Int64).alias("n"), pl.col("s1").sum(), pl.col("s2").sum()
+        ),
+    }
+    for name, keys in FIRST_TABLES.items():
+        if name != "first_input_importer":
+            out[name] = s.group_by(list(keys)).agg(pl.col("day").min().alias("first_day"))
+    if inputs is None:
+        inputs = pl.LazyFrame(schema=INPUTS.schema)
+    i = inputs.select(
+        "importer_id",
+        "supplier_country",
+        hs6(pl.col("hs_code")).alias("hs6"),
+        week_of(pl.col("arrival_date")).alias("period"),
+        day_of(pl.col("arrival_date")).alias("day"),
+        cents(pl.col("declared_value_usd")).alias("value"),
+    )
+    out["inputs"] = i.group_by("importer_id", "hs6", "supplier_country", "period").agg(pl.col("value").sum())
+    out["first_input_importer"] = i.group_by("importer_id").agg(pl.col("day").min().alias("first_day"))
+    return {name: out[name] for name in TABLE_NAMES}
+
+
+def empty_events() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENTS.schema)
+
+
+@dataclass(frozen=True)
+class ReferenceState:
+    """History aggregates fitted on training data; see the module docstring for the rules.
+
+    ``tables`` maps each name of :data:`TABLE_NAMES` to a small DataFrame; ``events`` is
+    the tariff-event table the state was fitted with; ``has_inputs`` records whether
+    component imports were part of the fit.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    events: pl.DataFrame
+    as_of: date = EMPTY_AS_OF
+    has_inputs: bool = False
+    format: int = field(default=STATE_FORMAT)
+
+    def to_dir(self, path: str | Path) -> Path:
+        """Write one Parquet file per table plus ``state.json`` (as_of, flags, digest)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, df in self.tables.items():
+            df.write_parquet(path / f"{name}.parquet")
+        self.events.write_parquet(path / "events.parquet")
+        meta = {"format": self.format, "as_of": self.as_of.isoformat(), "has_inputs": self.has_inputs, "digest": self.digest()}
+        (path / "state.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> "ReferenceState":
+        """Read a state written by :meth:`to_dir`; raises ``ValueError`` if its digest does not match."""
+        path = Path(path)
+        meta = json.loads((path / "state.json").read_text())
+        if meta.get("format") != STATE_FORMAT:
+            raise ValueError(f"{path}: reference state format {meta.get('format')!r}, expected {STATE_FORMAT}")
+        state = cls(
+            tables={name: pl.read_parquet(path / f"{name}.parquet") for name in TABLE_NAMES},
+            events=pl.read_parquet(path / "events.parquet"),
+            as_of=date.fromisoformat(meta["as_of"]),
+            has_inputs=bool(meta["has_inputs"]),
+        )
+        if state.digest() != meta["digest"]:
+            raise ValueError(f"{path}: reference state digest does not match its content (file changed or damaged)")
+        return state
+
+    def digest(self) -> str:
+        """SHA-256 over the content (rows sorted, so it does not depend on row order)."""
+        h = hashlib.sha256()
+        h.update(f"format={self.format};as_of={self.as_of.isoformat()};inputs={self.has_inputs}".encode())
+        for name in TABLE_NAMES:
+            _update(h, name, self.tables[name])
+        _update(h, "events", self.events)
+        return h.hexdigest()
+
+
+def _update(h: "hashlib._Hash", name: str, df: pl.DataFrame) -> None:
+    h.update(f"|{name}|{df.schema}|".encode())
+    if df.height:
+        df = df.sort(df.columns, nulls_last=True)
+        h.update(df.write_csv().encode())
+
+
+def fit_state(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, events: pl.DataFrame | None) -> ReferenceState:
+    """Fit history aggregates on training rows (typed per ``features.schema``)."""
+    events = empty_events() if events is None else events.select(EVENTS.names)
+    shipments = shipments.select(SHIPMENTS.names)
+    tables = history_tables(shipments, inputs)
+    collected = pl.collect_all(list(tables.values()), engine="streaming")
+    frames = dict(zip(tables, collected, strict=True))
+    # as_of covers the inputs too: a later scored file must not add inputs the state holds.
+    lasts = [shipments.select(pl.col("arrival_date").max()).collect().item()]
+    if inputs is not None:
+        lasts.append(inputs.select(pl.col("arrival_date").max()).collect().item())
+    lasts = [d for d in lasts if d is not None]
+    return ReferenceState(
+        tables=frames,
+        events=events,
+        as_of=max(lasts) if lasts else EMPTY_AS_OF,
+        has_inputs=inputs is not None,
+    )
