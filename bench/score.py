@@ -1,0 +1,129 @@
+"""End-to-end `waypoint score` against the bare floor, measured in the same run.
+
+    python bench/score.py                 # 1M shipments scored (CSV in, Parquet out, with component imports)
+    python bench/score.py --rows 10000000 # the 10M memory check
+
+The floor is what no scoring tool can avoid: Polars reading the CSV, scikit-learn's
+``score_samples`` of the same 200-tree forest on a ready float32 matrix of the same
+rows, and writing a Parquet file. The end-to-end run is the real CLI in a fresh
+process (validation, features with component imports, scoring, reasons, atomic
+writes); its peak RSS is read from the kernel (``wait4``). Prints rows/s, the ratio to
+the floor and peak memory. Data and the trained model are cached under --cache.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# `python bench/score.py` puts bench/ first on sys.path; keep the real packages visible
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+MONTHS = 24
+TRAIN_MONTHS = 6
+
+
+def prepare(rows: int, cache: Path) -> dict[str, Path]:
+    """A world whose last 18 months hold ``rows`` shipments; a model trained on its first 6."""
+    from detector.config import Settings
+    from detector.io.write import write_table
+    from detector.synth import generate_world, write_world
+    from detector.synth.world import add_months
+
+    cache.mkdir(parents=True, exist_ok=True)
+    files = {
+        "score": cache / "score.csv",
+        "train": cache / "train.csv",
+        "inputs": cache / "inputs.csv",
+        "events": cache / "events.csv",
+        "home": cache / "home",
+    }
+    if not files["score"].exists():
+        start = dt.date(2024, 1, 1)
+        total = int(rows * MONTHS / (MONTHS - TRAIN_MONTHS) * 1.25)  # trade grows: later months are busier, keep a margin
+        t = time.perf_counter()
+        world = generate_world(total, seed=5, start=start, months=MONTHS)
+        written = write_world(world, cache / "world")
+        cutoff = add_months(start, TRAIN_MONTHS)
+        write_table(world.shipments.filter(pl.col("arrival_date") < cutoff), files["train"])
+        score_rows = world.shipments.filter(pl.col("arrival_date") >= cutoff).head(rows)
+        write_table(score_rows, files["score"])
+        os.replace(written["inputs"], files["inputs"])
+        os.replace(written["events"], files["events"])
+        print(f"generated {total:,} shipments in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    if not (files["home"] / "mlflow.db").exists():
+        from detector.jobs.train import train
+
+        t = time.perf_counter()
+        settings = Settings.from_env({"WAYPOINT_HOME": str(files["home"])})
+        train([files["train"]], inputs=[files["inputs"]], events=[files["events"]], model_name="bench",
+              n_estimators=200, settings=settings)
+        print(f"trained the 200-tree model in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    return files
+
+
+def floor(files: dict[str, Path], out: Path) -> dict[str, float]:
+    """Read the CSV, score a ready matrix of the same rows with sklearn, write Parquet."""
+    from detector.config import Settings
+    from detector.jobs.modelref import resolve
+
+    forest = resolve("bench@champion", Settings.from_env({"WAYPOINT_HOME": str(files["home"])})).detector.forest
+    t = time.perf_counter()
+    frame = pl.read_csv(files["score"])
+    read = time.perf_counter() - t
+    x = np.random.default_rng(0).normal(size=(frame.height, forest.n_features_in_)).astype(np.float32)
+    t = time.perf_counter()
+    forest.score_samples(x)
+    predict = time.perf_counter() - t
+    t = time.perf_counter()
+    frame.write_parquet(out)
+    write = time.perf_counter() - t
+    return {"read_csv": read, "sklearn_score_samples": predict, "write_parquet": write,
+            "floor": read + predict + write, "rows": frame.height}
+
+
+def end_to_end(files: dict[str, Path], out: Path) -> tuple[float, float]:
+    """`waypoint score` in a fresh process: wall seconds and peak RSS in GB."""
+    exe = Path(sys.executable).with_name("waypoint")
+    env = {**os.environ, "WAYPOINT_HOME": str(files["home"]), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [str(exe), "score", str(files["score"]), "--inputs", str(files["inputs"]), "--events",
+           str(files["events"]), "--model", "bench@champion", "-o", str(out), "--json"]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"waypoint score failed:\n{proc.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024 / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="shipments to score")
+    parser.add_argument("--cache", type=Path, default=None, help="where data and model are kept")
+    args = parser.parse_args()
+    cache = args.cache or Path(f"/tmp/waypoint-bench/score-{args.rows}")
+    files = prepare(args.rows, cache)
+
+    f = floor(files, cache / "floor.parquet")
+    wall, rss = end_to_end(files, cache / "scored.parquet")
+    n = f["rows"]
+    print(f"rows scored             {n:,}")
+    print(f"floor: read CSV         {f['read_csv']:.2f}s")
+    print(f"floor: sklearn predict  {f['sklearn_score_samples']:.2f}s  (200 trees, {n:,} rows, 1 thread)")
+    print(f"floor: write Parquet    {f['write_parquet']:.2f}s")
+    print(f"floor total             {f['floor']:.2f}s")
+    print(f"waypoint score          {wall:.2f}s  ({n / wall:,.0f} rows/s, peak RSS {rss:.2f} GB)")
+    print(f"ratio to floor          {wall / f['floor']:.2f}x   (target: at most 2x, aim under 1x)")
+
+
+if __name__ == "__main__":
+    main()
