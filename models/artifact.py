@@ -3,6 +3,9 @@
 Layout of a saved detector::
 
     forest.skops      the sklearn IsolationForest (skops: no code runs on load)
+    ranker.skops      the supervised ranker's HistGradientBoostingClassifier, when
+                      trained with labels (its category map, reference values and
+                      calibrations are in detector.json under "ranker")
     detector.json     preprocessing, calibration grid, threshold, feature list,
                       contract version, training parameters and span
     state/            the reference state (Parquet tables + state.json), optional
@@ -34,13 +37,23 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = 1
 MANIFEST = "manifest.json"
 FOREST = "forest.skops"
+RANKER = "ranker.skops"
 META = "detector.json"
 STATE_DIR = "state"
 #: Types skops may rebuild besides the ones it trusts itself. The only list of them.
-TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+#: The HGB ranker adds its tree predictor and, when it has categorical inputs, the
+#: ``functools.partial(check_array, ...)`` sklearn's own column transformer holds;
+#: ``partial`` can only call functions that are themselves trusted here.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+)
 #: Detector fields kept outside detector.json: the forest and state have their own
 #: files, ``flat`` is derived from the forest on load.
-_NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat")
+_NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat", "ranker")
+_RANKER_NOT_IN_JSON = ("model", "calibration", "forest_calibration")
 
 
 class ArtifactError(ModelError):
@@ -125,6 +138,14 @@ def save(detector: Detector, path: str | Path) -> Path:
         "calibration": _data_fields(detector.calibration),
         "state_digest": detector.state.digest() if detector.state is not None else None,
     }
+    if detector.ranker is not None:
+        ranker = detector.ranker
+        sio.dump(ranker.model, root / RANKER)
+        meta["ranker"] = {
+            "fields": _data_fields(ranker, skip=_RANKER_NOT_IN_JSON),
+            "calibration": _data_fields(ranker.calibration),
+            "forest_calibration": _data_fields(ranker.forest_calibration),
+        }
     (root / META).write_text(json.dumps(meta, indent=1) + "\n")
     if detector.state is not None:
         detector.state.to_dir(root / STATE_DIR)
@@ -179,6 +200,7 @@ def load(path: str | Path) -> Detector:
         forest = sio.load(root / FOREST, trusted=list(TRUSTED_TYPES))
     except Exception as exc:  # skops raises several types for untrusted or broken content
         raise ArtifactError(f"{root / FOREST}: cannot load the forest ({type(exc).__name__}: {exc})") from None
+    ranker = _load_ranker(root, meta) if "ranker" in meta else None
     state = None
     if (root / STATE_DIR).is_dir():
         from features.state import ReferenceState
@@ -195,6 +217,7 @@ def load(path: str | Path) -> Detector:
             preprocess=Preprocessor(**_decode(meta["preprocess"])),
             calibration=Calibration(**_decode(meta["calibration"])),
             state=state,
+            ranker=ranker,
             **fields,
         )
     except TypeError as exc:  # a field this waypoint's Detector does not have (or lacks)
@@ -202,6 +225,28 @@ def load(path: str | Path) -> Detector:
             f"{root / META}: saved by another waypoint version ({exc})",
             hint="load it with the waypoint version that trained it, or retrain",
         ) from None
+
+
+def _load_ranker(root: Path, meta: dict):
+    import skops.io as sio
+
+    from models.calibration import Calibration
+    from models.ranker import Ranker
+
+    try:
+        model = sio.load(root / RANKER, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # skops raises several types for untrusted or broken content
+        raise ArtifactError(f"{root / RANKER}: cannot load the ranker ({type(exc).__name__}: {exc})") from None
+    section = meta["ranker"]
+    try:
+        return Ranker(
+            model=model,
+            calibration=Calibration(**_decode(section["calibration"])),
+            forest_calibration=Calibration(**_decode(section["forest_calibration"])),
+            **_decode(section["fields"]),
+        )
+    except (TypeError, KeyError) as exc:
+        raise ArtifactError(f"{root / META}: unreadable ranker section ({exc})") from None
 
 
 def check_input(detector: Detector, columns: list[str] | tuple[str, ...] | set[str]) -> None:

@@ -10,6 +10,11 @@ Scoring runs in chunks of rows so a large file needs memory for one chunk's matr
 and uses :class:`models.fast_forest.FlatForest` (exact, compiled) instead of
 sklearn's own ``score_samples``. Reasons are computed only for flagged rows, since
 attributions cost about two forest walks per row.
+
+With known outcomes, :func:`add_ranker` adds a supervised ranker (:mod:`models.ranker`):
+rows are then ranked by the blend of the forest's and the ranker's training
+percentiles, the output gains ``forest_score``, ``ranker_score`` and ``explore``, and
+flags the ranker drives are explained by the ranker's own attribution.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
 
     from features.state import ReferenceState
+    from models.ranker import Ranker
 
 #: Rows per scoring chunk: 1M rows x 15 features is 60 MB of float32.
 CHUNK_ROWS = 1_000_000
@@ -38,6 +44,8 @@ BASELINE_ROWS = 4096
 ID = "shipment_id"
 FEATURE_PREFIX, EVIDENCE_PREFIX = "f_", "ev_"
 SCORE_COLUMNS = ("risk_score", "risk_rank", "flagged", REASON_CODES, REASONS, "model_name", "model_version")
+#: Extra columns of the scored output when the detector has a supervised ranker.
+COMPONENT_COLUMNS = ("forest_score", "ranker_score", "explore")
 
 
 def _directions_from_registry(feature_names: Sequence[str]) -> dict[str, str]:
@@ -73,6 +81,8 @@ class Detector:
     # ordinary shipment's path gives the feature (DIFFI compares with inliers likewise).
     attribution_baseline: np.ndarray | None = None
     flat: FlatForest | None = field(default=None, repr=False)  # derived from forest
+    # Supervised ranker trained on known outcomes (models.ranker); None = the forest alone.
+    ranker: Ranker | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.flat is None:
@@ -83,16 +93,24 @@ class Detector:
         """Anomaly score of preprocessed rows: higher is more anomalous (``-score_samples``)."""
         return -self.flat.score_samples(X)
 
-    def priority(self, anomaly: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """The score rows are ranked and flagged by.
+    def components(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Scores of a feature frame: ``anomaly`` (forest), ``priority`` (what ranks and flags).
 
-        Today the forest's anomaly score. This is the one seam for a supervised ranker
-        (issue 7): a ranker trained on review decisions would be blended here (e.g. its
-        probability combined with the forest score), and calibration fitted on the
-        blended training scores, leaving ranking, flagging and reasons unchanged.
+        With a ranker also ``forest_score`` and ``ranker_score`` (0-100 percentiles of
+        each component among the training rows) and ``priority`` is their blend
+        (:func:`models.ranker.blend`); without one ``priority`` is the forest's anomaly.
         """
-        del X  # used by a future ranker
-        return anomaly
+        raw = raw_matrix(frame, self.feature_names)
+        anomaly = self.anomaly(self.preprocess.transform_raw(raw))
+        out = {"anomaly": anomaly, "priority": anomaly}
+        if self.ranker is not None:
+            from models.ranker import blend
+
+            r = self.ranker
+            out["forest_score"] = r.forest_calibration.risk_score(anomaly)
+            out["ranker_score"] = r.calibration.risk_score(r.proba(r.matrix(frame, anomaly)))
+            out["priority"] = blend(out["forest_score"], out["ranker_score"])
+        return out
 
     def excess_credit(self, X: np.ndarray) -> np.ndarray:
         """Attribution of preprocessed rows above the training baseline (what reasons rank by)."""
@@ -100,9 +118,9 @@ class Detector:
         return credit if self.attribution_baseline is None else credit - self.attribution_baseline
 
     def score_matrix(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(priority, preprocessed X)`` for a raw feature matrix (NaN = unknown)."""
+        """``(forest anomaly, preprocessed X)`` for a raw feature matrix (NaN = unknown)."""
         X = self.preprocess.transform_raw(raw)
-        return self.priority(self.anomaly(X), X), X
+        return self.anomaly(X), X
 
     # -- the scored output --------------------------------------------------------------
     def score(
@@ -114,6 +132,7 @@ class Detector:
         model_name: str = "",
         model_version: str = "",
         chunk_rows: int = CHUNK_ROWS,
+        explore: float = 0.0,
     ) -> pl.DataFrame:
         """Score a feature frame (input columns + feature columns + ``ev_*`` evidence).
 
@@ -123,15 +142,29 @@ class Detector:
         ``reasons`` (flagged rows only; null otherwise), ``model_name``,
         ``model_version``, each feature as ``f_<name>`` and the evidence columns,
         sorted by ``risk_rank``.
+
+        With a ranker the output also has ``forest_score`` and ``ranker_score`` and an
+        ``explore`` column: ``explore`` (a share of the flags, e.g. 0.1) hands that share
+        of the flags to the forest's most unusual rows the ranker does not rank high
+        (:func:`models.ranker.explore_flags`). Without a ranker ``explore`` does nothing.
         """
         n = frame.height
         raw_matrix(frame.head(0), self.feature_names)  # fail on missing columns before any work
-        priority = np.empty(n, dtype=np.float64)
+        parts: dict[str, np.ndarray] = {}
         for start in range(0, n, chunk_rows):
-            raw = raw_matrix(frame.slice(start, chunk_rows), self.feature_names)
-            priority[start : start + raw.shape[0]] = self.score_matrix(raw)[0]
+            chunk = self.components(frame.slice(start, chunk_rows))
+            for key, values in chunk.items():
+                parts.setdefault(key, np.empty(n, dtype=np.float64))[start : start + values.size] = values
+        if n == 0:
+            parts = self.components(frame)
+        priority = parts["priority"]
         ids = frame.get_column(ID).cast(pl.String).fill_null("").to_numpy() if ID in frame.columns else None
         rank, flagged = rank_and_flag(priority, self.threshold, ids, budget=budget, top=top)
+        explored = np.zeros(n, dtype=bool)
+        if self.ranker is not None:
+            from models.ranker import explore_flags
+
+            flagged, explored = explore_flags(flagged, rank, parts["forest_score"], parts["ranker_score"], explore)
 
         explained = np.flatnonzero(flagged)
         codes = np.full(n, None, dtype=object)
@@ -140,17 +173,34 @@ class Detector:
             rows = frame[explained]
             raw = raw_matrix(rows, self.feature_names)
             X = self.preprocess.transform_raw(raw)
-            picks = pick_reasons(self.excess_credit(X), self.preprocess.suspicious_side(raw))
+            credit = self.excess_credit(X)
+            if self.ranker is not None:
+                from models.ranker import ranker_driven
+
+                # A flag the ranker drives is explained by the ranker's own attribution;
+                # explored flags and forest-driven ones by the forest's.
+                own = ranker_driven(parts["forest_score"][explained], parts["ranker_score"][explained])
+                own &= ~explored[explained]
+                if own.any():
+                    r = self.ranker
+                    Xr = r.matrix(rows.filter(pl.Series(own)), parts["anomaly"][explained][own])
+                    credit[own] = r.contributions(Xr)[:, : len(self.feature_names)]
+            picks = pick_reasons(credit, self.preprocess.suspicious_side(raw))
             rendered = render_reasons(rows, picks, self.feature_names)
             codes[explained] = rendered.get_column(REASON_CODES).to_numpy()
             texts[explained] = rendered.get_column(REASONS).to_numpy()
 
         features = set(self.feature_names)
         evidence = [c for c in frame.columns if c.startswith(EVIDENCE_PREFIX)]
-        inputs = [c for c in frame.columns if c not in features and c not in evidence and c not in SCORE_COLUMNS]
+        reserved = (*SCORE_COLUMNS, *COMPONENT_COLUMNS)
+        inputs = [c for c in frame.columns if c not in features and c not in evidence and c not in reserved]
+        components = {}
+        if self.ranker is not None:
+            components = {"forest_score": parts["forest_score"], "ranker_score": parts["ranker_score"], "explore": explored}
         scored = pl.DataFrame(
             {
                 "risk_score": self.calibration.risk_score(priority),
+                **components,
                 "risk_rank": rank,
                 "flagged": flagged,
                 REASON_CODES: pl.Series(codes.tolist(), dtype=pl.String),
@@ -208,8 +258,7 @@ def fit(
         random_state=seed,
     ).fit(X)
     flat = FlatForest.from_sklearn(forest)
-    # Training rows' ranking score. With a supervised ranker (see Detector.priority) the
-    # blended score would be calibrated here instead.
+    # Training rows' ranking score; add_ranker recalibrates on the blend when labels exist.
     train = -flat.score_samples(X)
     sample = X[np.linspace(0, X.shape[0] - 1, min(X.shape[0], BASELINE_ROWS)).astype(np.int64)]
     return Detector(
@@ -232,3 +281,45 @@ def fit(
         attribution_baseline=flat.attributions(sample).mean(axis=0),
         flat=flat,
     )
+
+
+def add_ranker(
+    detector: Detector,
+    features: pl.DataFrame,
+    labels: np.ndarray | None,
+    *,
+    extra_numeric: Sequence[str] = (),
+    extra_categorical: Sequence[str] = (),
+    seed: int | None = None,
+    max_iter: int = 200,
+) -> str | None:
+    """Train the supervised ranker on labelled training rows and switch ``detector`` to the blend.
+
+    ``labels`` holds one outcome per row of ``features`` (1, 0, NaN = unknown). Returns
+    ``None`` when the ranker was trained, or the reason it was not (too few labels; the
+    detector is then left as the forest alone). The calibration grid and the flag
+    threshold are refitted on the blended training scores, so ``risk_score`` stays a
+    percentile among training rows and ``contamination`` keeps its meaning.
+    """
+    from models.ranker import fallback_reason, fit_ranker
+
+    reason = fallback_reason(labels)
+    if reason is not None:
+        return reason
+    contamination = float(detector.params.get("contamination", 0.01))
+    anomaly = detector.components(features)["anomaly"]
+    detector.ranker = fit_ranker(
+        features,
+        detector.feature_names,
+        anomaly,
+        labels,
+        Calibration.fit(anomaly),
+        extra_numeric=extra_numeric,
+        extra_categorical=extra_categorical,
+        seed=int(detector.params.get("seed", 0)) if seed is None else seed,
+        max_iter=max_iter,
+    )
+    blended = detector.components(features)["priority"]
+    detector.calibration = Calibration.fit(blended)
+    detector.threshold = float(np.quantile(blended, 1.0 - contamination))
+    return None

@@ -8,7 +8,9 @@ against its SHA-256 manifest when loaded.
 
 ``predict`` takes shipment rows of the data contract as a pandas frame and returns the
 same ``shipment_id, risk_score, risk_rank, flagged, reason_codes, reasons`` that
-``waypoint score`` writes for those rows (ranked within the frame given). The
+``waypoint score`` writes for those rows (ranked within the frame given), plus
+``forest_score, ranker_score`` when the model has a supervised ranker (no explore
+share: the pyfunc scores, it does not plan inspections). The
 signature checks column types before ``predict`` runs: text columns (``hs_code``
 included, so leading zeros survive) and ``arrival_date`` as ISO text
 (``pd.read_csv(path, dtype={"hs_code": str, ...})``), amounts as numbers. Component
@@ -88,7 +90,9 @@ class WaypointModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         scored = score_rows(self.detector, model_input)
-        return scored.select(OUTPUT_COLUMNS).to_pandas()
+        # A model with a supervised ranker also returns each component's percentile.
+        extra = [c for c in ("forest_score", "ranker_score") if c in scored.columns]
+        return scored.select(*OUTPUT_COLUMNS, *extra).to_pandas()
 
 
 mlflow.models.set_model(WaypointModel())

@@ -33,6 +33,11 @@ def score(
     mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
     budget: str = typer.Option(None, "--budget", help="Flag this share of the file instead of the model's threshold, e.g. 1%."),
     top: int = typer.Option(None, "--top", min=1, help="Flag exactly the N most suspicious shipments."),
+    explore: float = typer.Option(
+        0.1, "--explore", min=0.0, max=0.9,
+        help="Share of the flags reserved for shipments the forest finds unusual but the ranker does not rank high "
+             "(marked in the `explore` column); no effect on a model without a ranker.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
@@ -48,7 +53,7 @@ def score(
             [Path(s) for s in shipments], output, model=loaded,
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
-            mapping=mapping, budget=parse_budget(budget), top=top,
+            mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
             progress=lambda msg: status.update(msg),
         )
     if json:
@@ -63,6 +68,8 @@ def render_summary(result) -> None:
         f"[bold]{result.rows_rejected:,}[/] rejected · [bold red]{result.flagged:,}[/] flagged · "
         f"model {result.model} v{result.model_version} · {result.seconds:.1f}s"
     )
+    if getattr(result, "explored", 0):
+        err_console.print(f"{result.explored:,} of the flags explore: unusual to the forest, not ranked high by the ranker (column `explore`)")
     if result.reject_counts:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(result.reject_counts.items(), key=lambda kv: -kv[1]))
         err_console.print(f"rejected rows by reason: {reasons} → {result.rejects}")

@@ -14,7 +14,7 @@ def train(
     inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
     events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
     mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
-    labels: Path = typer.Option(None, "--labels", help="Known outcomes (shipment_id,label) for precision/recall metrics."),
+    labels: Path = typer.Option(None, "--labels", help="Known outcomes (shipment_id,label): train the supervised ranker beside the forest (needs 50 positives and 50 negatives) and report precision/recall."),
     experiment: str = typer.Option("waypoint", "--experiment", help="MLflow experiment to record the run in."),
     model_name: str = typer.Option("waypoint", "--model-name", help="Registered model to add a version to."),
     n_estimators: int = typer.Option(200, "--n-estimators", min=1, help="Trees in the isolation forest."),
@@ -68,6 +68,13 @@ def _summary(result) -> None:
         say(
             f"  labels:        {result.labelled_rows:,} rows; precision@1% {m.get('precision_at_1pct', float('nan')):.3f}, "
             f"recall@1% {m.get('recall_at_1pct', float('nan')):.3f}, AP {m['average_precision']:.3f}",
+            highlight=False,
+        )
+    if getattr(result, "ranker", False):
+        say(
+            f"  ranker:        trained on the labels; scores blend forest and ranker "
+            f"(in-sample AP forest {m.get('forest_average_precision', float('nan')):.3f}, "
+            f"ranker {m.get('ranker_average_precision', float('nan')):.3f})",
             highlight=False,
         )
     for warning in result.warnings:

@@ -36,6 +36,7 @@ class ScoreResult:
     reject_counts: dict[str, int]
     flagged: int
     seconds: float
+    explored: int = 0  # flags reserved for the forest's picks (explore share)
     top_reason_codes: list[tuple[str, int]] = field(default_factory=list)
     top: list[dict] = field(default_factory=list)
 
@@ -53,13 +54,16 @@ def score(
     mapping: Path | None = None,
     budget: float | None = None,
     top: int | None = None,
+    explore: float = 0.0,
     progress: Progress | None = None,
 ) -> ScoreResult:
     """Score shipment files with a loaded model (see ``detector.jobs.modelref``).
 
     ``model`` carries ``detector`` (a ``models.detector.Detector``), ``name`` and
     ``version``. ``budget`` (a share, e.g. 0.01) or ``top`` (a count) replace the
-    model's own flag threshold.
+    model's own flag threshold. ``explore`` is the share of the flags reserved for the
+    forest's most unusual shipments the ranker does not rank high (see
+    ``models.ranker.explore_flags``); it does nothing for a model without a ranker.
     """
     from features.pipeline import build
 
@@ -86,7 +90,8 @@ def score(
     ).collect(engine="streaming")
 
     say("scoring")
-    scored = detector.score(frame, budget=budget, top=top, model_name=model.name, model_version=str(model.version))
+    scored = detector.score(frame, budget=budget, top=top, explore=explore,
+                            model_name=model.name, model_version=str(model.version))
     rows_rejected = loaded.rejects.height
     if scored.height + rows_rejected != loaded.rows_read:  # the promise of the contract: nothing lost
         raise RuntimeError(f"rows read {loaded.rows_read} != scored {scored.height} + rejected {rows_rejected}")
@@ -119,6 +124,7 @@ def score(
         rows_rejected=rows_rejected,
         reject_counts=dict(loaded.reject_counts),
         flagged=flagged.height,
+        explored=int(scored["explore"].sum()) if "explore" in scored.columns else 0,
         seconds=round(time.perf_counter() - started, 2),
         top_reason_codes=codes.most_common(8),
         top=top_rows.to_dicts(),

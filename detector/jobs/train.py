@@ -55,6 +55,7 @@ class TrainResult:
     seconds: float
     labelled_rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    ranker: bool = False  # a supervised ranker was trained on the labels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,13 +139,31 @@ def train(
         state=state,
     )
 
-    say("measuring the training scores")
-    from models.preprocess import raw_matrix
-
-    priority, _ = detector.score_matrix(raw_matrix(features, detector.feature_names))
     truth, label_warnings = _labels(loaded, features, labels)
     warnings.extend(label_warnings)
-    metrics = training_metrics(priority, detector.threshold, truth)
+    from models.detector import add_ranker
+    from models.ranker import extra_columns
+
+    extra_numeric, extra_categorical = extra_columns(features)
+    if truth is not None:
+        say("fitting the supervised ranker on the labelled rows")
+    ranker_note = add_ranker(
+        detector, features, truth, extra_numeric=extra_numeric, extra_categorical=extra_categorical
+    )
+    if ranker_note is not None and truth is not None:
+        warnings.append(ranker_note)
+
+    say("measuring the training scores")
+    parts = detector.components(features)
+    metrics = training_metrics(parts["priority"], detector.threshold, truth)
+    if detector.ranker is not None:
+        # In-sample figures per component: the ranker's are optimistic (it saw these
+        # labels); `waypoint evaluate` on later shipments gives the honest comparison.
+        for name in ("forest_score", "ranker_score"):
+            component = training_metrics(parts[name], detector.threshold, truth)
+            for key in ("precision_at_1pct", "average_precision"):
+                if key in component:
+                    metrics[f"{name.removesuffix('_score')}_{key}"] = component[key]
 
     say("recording the run in MLflow")
     store = tracking.Store.from_settings(settings)
@@ -154,7 +173,7 @@ def train(
         rejects_dir = tmp_dir / "rejects"
         rejects_dir.mkdir()
         for role, result in (("shipments", loaded), ("inputs", inputs_loaded), ("events", events_loaded)):
-            if result is not None:
+            if result is not None and result.rejects.height:  # an empty rejects file says nothing
                 write_rejects(result, rejects_dir / f"{role}.csv")
         params = {
             "n_estimators": n_estimators,
@@ -164,7 +183,10 @@ def train(
             "features": list(detector.feature_names),
             "features_left_out": list(unknown),
             "contract_version": detector.contract_version,
+            "ranker": "trained" if detector.ranker is not None else "none",
         }
+        if detector.ranker is not None:
+            params.update({f"ranker_{k}": v for k, v in detector.ranker.params.items()})
         tags = {
             "waypoint.version": __version__,
             "waypoint.reference_state_digest": state.digest(),
@@ -172,6 +194,7 @@ def train(
             "waypoint.rows_read": str(loaded.rows_read),
             "waypoint.rows_used": str(loaded.valid.height),
             "waypoint.rows_rejected": str(loaded.rejects.height),
+            "waypoint.ranker": "trained" if detector.ranker is not None else f"forest alone: {ranker_note}",
             **tracking.dataset_tags("shipments", loaded.files),
             **tracking.dataset_tags("events", events_loaded.files),
         }
@@ -210,6 +233,7 @@ def train(
         seconds=round(time.perf_counter() - started, 2),
         labelled_rows=int(np.isfinite(truth).sum()) if truth is not None else 0,
         warnings=warnings,
+        ranker=detector.ranker is not None,
     )
 
 

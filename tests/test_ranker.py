@@ -1,0 +1,343 @@
+"""The supervised ranker beside the forest (issue 7): fallback, combination, explore, reasons, artifact."""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models import metrics
+from models.ranker import FOREST_WEIGHT, MIN_POSITIVES, explore_flags, fallback_reason
+
+UNSEEN = "transship_product_line"
+
+
+def _features(files: dict, shipments_key: str, state=None, mapping=None):
+    from detector.io.read import load
+    from features.pipeline import build
+    from features.schema import EVENTS, INPUTS, SHIPMENTS
+
+    shipments = load([files[shipments_key]], SHIPMENTS, mapping=mapping).valid
+    inputs = load([files["inputs"]], INPUTS).valid.select(INPUTS.names)
+    events = load([files["events"]], EVENTS).valid.select(EVENTS.names)
+    frame = build(shipments.lazy(), inputs=inputs.lazy(), events=events, state=state).collect()
+    return shipments, inputs, events, frame
+
+
+def _with_labels(frame: pl.DataFrame, files: dict) -> pl.DataFrame:
+    labels = pl.read_csv(files["labels"], schema_overrides={"shipment_id": pl.String}).select(
+        "shipment_id", pl.col("label").alias("_y"), pl.col("scenario").alias("_scenario")
+    )
+    return frame.join(labels, on="shipment_id", how="left", maintain_order="left")
+
+
+@pytest.fixture(scope="module")
+def world(small_world):
+    """Train/holdout feature frames of the small world, with outcomes in ``_y`` / ``_scenario``."""
+    from features.state import fit_state
+
+    shipments, inputs, events, train = _features(small_world, "train")
+    state = fit_state(shipments.lazy(), inputs.lazy(), events)
+    holdout = _features(small_world, "holdout", state=state)[3]
+    return {"train": _with_labels(train, small_world), "holdout": _with_labels(holdout, small_world), "state": state}
+
+
+def _forest(train: pl.DataFrame, state=None):
+    from detector.jobs.train import usable_features
+    from features.registry import FEATURE_NAMES
+    from models.detector import fit
+
+    names = usable_features(train, FEATURE_NAMES)[0]
+    return fit(train, names, n_estimators=50, seed=1, state=state)
+
+
+@pytest.fixture(scope="module")
+def ranked(world):
+    """A forest with a ranker trained on every training label."""
+    from models.detector import add_ranker
+
+    detector = _forest(world["train"], world["state"])
+    y = world["train"]["_y"].cast(pl.Float64).to_numpy()
+    assert add_ranker(detector, world["train"], y) is None
+    return detector
+
+
+def _metric_frame(scored: pl.DataFrame, holdout: pl.DataFrame) -> pl.DataFrame:
+    return scored.join(holdout.select("shipment_id", "_y", "_scenario"), on="shipment_id", how="left")
+
+
+# -- fallback -------------------------------------------------------------------------
+
+
+def test_add_ranker_falls_back_with_few_positives_and_says_so(world):
+    from models.detector import add_ranker
+
+    detector = _forest(world["train"])
+    y = world["train"]["_y"].cast(pl.Float64).to_numpy().copy()
+    positives = np.flatnonzero(y == 1)
+    y[positives[MIN_POSITIVES - 1 :]] = np.nan  # leave 49 known positives
+    before = detector.calibration.grid_.copy()
+    note = add_ranker(detector, world["train"], y)
+    assert note is not None and "too few labels" in note and "49 positive" in note
+    assert detector.ranker is None
+    np.testing.assert_array_equal(detector.calibration.grid_, before)
+    scored = detector.score(world["holdout"], budget=0.01, explore=0.5)
+    assert "ranker_score" not in scored.columns and "explore" not in scored.columns
+
+
+def test_fallback_reason_needs_both_classes():
+    assert fallback_reason(None) is not None
+    assert "0 negative" in fallback_reason(np.ones(500))
+    assert fallback_reason(np.r_[np.ones(50), np.zeros(50), np.full(10, np.nan)]) is None
+
+
+def test_train_job_warns_and_tags_when_labels_are_too_few(small_world, tmp_path):
+    from detector.config import Settings
+    from detector.jobs.train import train
+
+    labels = pl.read_csv(small_world["labels"], schema_overrides={"shipment_id": pl.String})
+    few = pl.concat([labels.filter(pl.col("label") == 1).head(10), labels.filter(pl.col("label") == 0)])
+    few.write_csv(tmp_path / "few.csv")
+    settings = Settings.from_env()
+    result = train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
+                   labels=tmp_path / "few.csv", model_name="ranker-fallback", n_estimators=20, settings=settings)
+    assert not result.ranker
+    assert any("too few labels" in w for w in result.warnings)
+    from models.tracking import Store
+
+    run = Store.from_settings(settings).client().get_run(result.run_id)
+    assert run.data.tags["waypoint.ranker"].startswith("forest alone: too few labels")
+
+
+# -- combination ------------------------------------------------------------------------
+
+
+def test_combination_is_at_least_as_good_as_forest_alone_at_one_percent(ranked, world):
+    scored = _metric_frame(ranked.score(world["holdout"], budget=0.01), world["holdout"])
+    y = scored["_y"].cast(pl.Float64).to_numpy()
+    combined = metrics.precision_recall_at(scored["risk_score"].to_numpy(), y, 0.01)[0]
+    forest = metrics.precision_recall_at(scored["forest_score"].to_numpy(), y, 0.01)[0]
+    assert combined >= forest
+    assert metrics.average_precision(scored["risk_score"].to_numpy(), y) >= metrics.average_precision(
+        scored["forest_score"].to_numpy(), y
+    )
+
+
+def test_combination_does_not_fall_below_forest_on_a_scheme_kept_out_of_the_labels(world):
+    from models.detector import add_ranker
+
+    train = world["train"]
+    detector = _forest(train, world["state"])
+    y = train["_y"].cast(pl.Float64).to_numpy().copy()
+    y[(train["_scenario"] == UNSEEN).to_numpy()] = np.nan  # the ranker never hears of this scheme
+    assert add_ranker(detector, train, y) is None
+    scored = _metric_frame(detector.score(world["holdout"]), world["holdout"])
+    # the unseen scheme against the cleared shipments (other schemes left out)
+    subset = scored.filter((pl.col("_scenario") == UNSEEN) | (pl.col("_y") == 0))
+    truth = (subset["_scenario"] == UNSEEN).cast(pl.Float64).to_numpy()
+    assert truth.sum() > 0
+    for budget in (0.01, 0.05):
+        combined = metrics.precision_recall_at(subset["risk_score"].to_numpy(), truth, budget)[1]
+        forest = metrics.precision_recall_at(subset["forest_score"].to_numpy(), truth, budget)[1]
+        assert combined >= forest, budget
+
+
+def test_risk_score_is_the_blend_percentile_and_components_are_percentiles(ranked, world):
+    scored = ranked.score(world["holdout"])
+    for column in ("risk_score", "forest_score", "ranker_score"):
+        values = scored[column].to_numpy()
+        assert values.min() >= 0 and values.max() <= 100
+    blend = FOREST_WEIGHT * scored["forest_score"].to_numpy() + (1 - FOREST_WEIGHT) * scored["ranker_score"].to_numpy()
+    expected = ranked.calibration.risk_score(blend)
+    np.testing.assert_allclose(scored["risk_score"].to_numpy(), expected)
+    assert (np.diff(scored["risk_score"].to_numpy()) <= 1e-9).all()  # sorted by rank
+
+
+# -- explore ----------------------------------------------------------------------------
+
+
+def test_explore_flags_takes_the_forests_picks_outside_the_rankers_top():
+    rank = np.arange(1, 11)
+    flagged = rank <= 4
+    ranker = np.array([99, 98, 97, 96, 95, 10, 20, 30, 5, 1], dtype=float)
+    forest = np.array([50, 50, 50, 50, 99, 10, 20, 30, 90, 1], dtype=float)
+    new_flags, explore = explore_flags(flagged, rank, forest, ranker, 0.25)
+    # one of four flags explores: the ranker's top 4 are rows 0-3, so the forest's favourite
+    # outside them (row 4, forest 99) is explored and the weakest exploit flag (rank 4) gives way
+    assert explore.tolist() == [False, False, False, False, True, False, False, False, False, False]
+    assert new_flags.tolist() == [True, True, True, False, True, False, False, False, False, False]
+    same, none = explore_flags(flagged, rank, forest, ranker, 0.0)
+    assert same.tolist() == flagged.tolist() and not none.any()
+
+
+def test_score_marks_explore_flags_and_keeps_the_flag_count(ranked, world):
+    plain = ranked.score(world["holdout"], top=40)
+    scored = ranked.score(world["holdout"], top=40, explore=0.25)
+    assert scored["flagged"].sum() == plain["flagged"].sum() == 40
+    explored = scored.filter(pl.col("explore"))
+    assert explored.height == 10
+    assert explored["flagged"].all() and explored["reason_codes"].is_not_null().all()
+    ranker_top = set(scored.sort("ranker_score", "risk_rank", descending=[True, False]).head(40)["shipment_id"])
+    assert not ranker_top & set(explored["shipment_id"])
+    assert scored.filter(~pl.col("flagged"))["explore"].sum() == 0
+
+
+def test_explore_share_must_be_below_one():
+    from models.errors import ModelInputError
+
+    with pytest.raises(ModelInputError, match="explore share"):
+        explore_flags(np.ones(3, bool), np.arange(1, 4), np.zeros(3), np.zeros(3), 1.0)
+
+
+# -- reasons ----------------------------------------------------------------------------
+
+
+def test_reasons_of_ranker_driven_flags_come_from_the_ranker_attribution(ranked, world):
+    from models.preprocess import raw_matrix
+    from models.ranker import ranker_driven
+    from models.reasons import pick_reasons, reason_specs
+
+    scored = ranked.score(world["holdout"], budget=0.02)
+    flagged = scored.filter(pl.col("flagged") & ~pl.col("explore"))
+    driven = flagged.filter(pl.Series(ranker_driven(flagged["forest_score"].to_numpy(), flagged["ranker_score"].to_numpy())))
+    assert driven.height > 0
+    rows = world["holdout"].join(driven.select("shipment_id"), on="shipment_id", how="semi")
+    order = {s: i for i, s in enumerate(rows["shipment_id"].to_list())}
+    anomaly = ranked.components(rows)["anomaly"]
+    credit = ranked.ranker.contributions(ranked.ranker.matrix(rows, anomaly))[:, : len(ranked.feature_names)]
+    raw = raw_matrix(rows, ranked.feature_names)
+    picks = pick_reasons(credit, ranked.preprocess.suspicious_side(raw))
+    specs = reason_specs(ranked.feature_names)
+    for sid, codes in zip(driven["shipment_id"], driven["reason_codes"], strict=True):
+        expected = ",".join(specs[ranked.feature_names[j]].code for j in picks[order[sid]] if j >= 0)
+        assert codes == expected
+    # and at least one of them differs from what the forest alone would say
+    forest_picks = pick_reasons(ranked.excess_credit(ranked.preprocess.transform_raw(raw)),
+                                ranked.preprocess.suspicious_side(raw))
+    assert (forest_picks != picks).any()
+
+
+def test_ranker_contributions_explain_the_log_odds_change(ranked, world):
+    rows = world["holdout"].head(5)
+    r = ranked.ranker
+    X = r.matrix(rows, ranked.components(rows)["anomaly"])
+    contributions = r.contributions(X)
+    j = int(np.argmax(np.abs(contributions[0])))
+    occluded = X[:1].copy()
+    occluded[0, j] = r.reference[j]
+    assert contributions[0, j] == pytest.approx(r.log_odds(X[:1])[0] - r.log_odds(occluded)[0])
+
+
+# -- artifact, extras, CLI --------------------------------------------------------------------
+
+
+def test_artifact_round_trip_gives_identical_scores(ranked, world, tmp_path):
+    from models import artifact
+
+    loaded = artifact.load(artifact.save(ranked, tmp_path / "model"))
+    assert loaded.ranker is not None
+    before = ranked.score(world["holdout"], budget=0.01, explore=0.1)
+    after = loaded.score(world["holdout"], budget=0.01, explore=0.1)
+    assert before.equals(after)
+
+
+def test_mapped_extra_columns_become_ranker_features(small_world, tmp_path):
+    """A categorical ``[extra]`` column that carries the outcome is learned natively; unknown -> missing."""
+    from detector.io.mapping import Mapping
+    from models.detector import add_ranker
+    from models.ranker import encode_categories
+
+    raw = pl.read_csv(small_world["train"], infer_schema=False)
+    labels = pl.read_csv(small_world["labels"], schema_overrides={"shipment_id": pl.String})
+    y = raw.select("shipment_id").join(labels, on="shipment_id", how="left", maintain_order="left")["label"]
+    offices = np.where(y.to_numpy() == 1, "HCM-7", np.where(np.arange(raw.height) % 2 == 0, "HPH-1", "DAD-2"))
+    raw = raw.with_columns(pl.Series("Customs Office", offices), pl.lit("3").alias("Packages"))
+    raw.write_csv(tmp_path / "mapped.csv")
+    names = [c for c in raw.columns if c not in ("Customs Office", "Packages")]
+    toml = "[columns]\n" + "".join(f'{c} = "{c}"\n' for c in names)
+    toml += '[extra]\ncategorical = ["Customs Office"]\nnumeric = ["Packages"]\n'
+    (tmp_path / "m.toml").write_text(toml)
+    files = {**small_world, "mapped": tmp_path / "mapped.csv"}
+    frame = _features(files, "mapped", mapping=Mapping.from_toml(tmp_path / "m.toml"))[3]
+    assert {"x_customs_office", "x_packages"} <= set(frame.columns)
+
+    detector = _forest(frame)
+    from models.ranker import extra_columns
+
+    numeric, categorical = extra_columns(frame)
+    assert (numeric, categorical) == (["x_packages"], ["x_customs_office"])
+    truth = frame.select("shipment_id").join(labels, on="shipment_id", how="left", maintain_order="left")["label"]
+    assert add_ranker(detector, frame, truth.cast(pl.Float64).to_numpy(), extra_numeric=numeric,
+                      extra_categorical=categorical) is None
+    r = detector.ranker
+    assert r.categories["x_customs_office"] == ["DAD-2", "HCM-7", "HPH-1"]
+    assert r.model.is_categorical_.tolist()[-2] is True  # the category column, before the forest score
+    probe = frame.head(3).with_columns(pl.Series("x_customs_office", ["HCM-7", "NEW-9", None]))
+    np.testing.assert_array_equal(encode_categories(probe, "x_customs_office", r.categories["x_customs_office"]),
+                                  [1.0, np.nan, np.nan])
+    # the office decides the outcome here, so the ranker ranks every positive first
+    scored = detector.score(frame)
+    top = scored.head(int(truth.sum()))["x_customs_office"]
+    assert (top == "HCM-7").all()
+
+
+@pytest.fixture(scope="module")
+def ranker_model(small_world):
+    """A model with a ranker, trained and registered through the training job."""
+    from detector.config import Settings
+    from detector.jobs.train import train
+
+    return train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
+                 labels=small_world["labels"], model_name="ranker-cli", n_estimators=20, settings=Settings.from_env())
+
+
+def test_score_cli_writes_explore_column(small_world, ranker_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from detector.cli.main import app
+
+    assert ranker_model.ranker and "forest_average_precision" in ranker_model.metrics
+    out = tmp_path / "scored.parquet"
+    run = CliRunner().invoke(app, ["score", str(small_world["holdout"]), "--inputs", str(small_world["inputs"]),
+                                   "--events", str(small_world["events"]), "--model", f"ranker-cli/{ranker_model.model_version}",
+                                   "-o", str(out), "--top", "30", "--explore", "0.2"])
+    assert run.exit_code == 0, run.output
+    scored = pl.read_parquet(out)
+    assert scored["explore"].sum() == 6 and scored["flagged"].sum() == 30
+    assert {"forest_score", "ranker_score"} <= set(scored.columns)
+
+
+_PREDICT = """
+import sys, mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+rows = pd.read_csv(sys.argv[2], dtype={c: str for c in sys.argv[4].split(",")})
+model.predict(rows).to_parquet(sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+def test_pyfunc_with_a_ranker_returns_the_detectors_scores(small_world, ranker_model, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from detector.config import Settings
+    from detector.io.read import load
+    from detector.jobs.modelref import resolve
+    from features.pipeline import build
+    from features.schema import SHIPMENTS, Kind
+
+    pl.read_csv(small_world["holdout"], infer_schema=False).head(300).write_csv(tmp_path / "rows.csv")
+    text = ",".join(c.name for c in SHIPMENTS.columns if c.kind not in (Kind.POSITIVE, Kind.NON_NEGATIVE, Kind.NUMBER, Kind.LABEL))
+    ref = f"models:/ranker-cli/{ranker_model.model_version}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": Settings.from_env().tracking_uri,
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([sys.executable, "-c", _PREDICT, ref, str(tmp_path / "rows.csv"), str(tmp_path / "out.parquet"), text],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = pl.read_parquet(tmp_path / "out.parquet")
+    detector = resolve(f"ranker-cli/{ranker_model.model_version}").detector
+    frame = build(load([tmp_path / "rows.csv"], SHIPMENTS).valid.lazy(), events=detector.state.events,
+                  state=detector.state).collect()
+    expected = detector.score(frame).select(predicted.columns)
+    assert "ranker_score" in predicted.columns
+    assert predicted.equals(expected)
