@@ -18,8 +18,11 @@ def test_demo_generates_trains_scores_evaluates_and_reports(tmp_path):
         assert (target / name).exists(), name
     scored = pl.read_parquet(target / "scored.parquet")
     assert scored["flagged"].sum() == -(-scored.height // 100)  # the demo inspects 1 %
-    assert "waypoint review serve" in result.output and "mlflow ui --backend-store-uri" in result.output
+    assert "waypoint review serve" in result.output and "mlflow ui --backend-store-uri" in result.output.replace("\n", " ")
     assert "precision" in result.output
+    # the loop closes: a second version trained with outcomes, registered but not promoted
+    assert (target / "scored-with-outcomes.parquet").exists()
+    assert "version 2" in result.output and "not promoted" in result.output
 
 
 def test_demo_never_wipes_a_directory_it_did_not_make(tmp_path):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import typer
@@ -33,9 +35,20 @@ def demo(
     render_summary(result.score)
     err_console.rule("[bold]evaluated against the generator's labels")
     render_evaluation(result.evaluation)
+    r = result.retrained
+    err_console.rule("[bold]version 2, trained with past outcomes")
+    err_console.print(
+        f"model {r.model_name} version {r.model_version} trained with {r.labelled_rows:,} known outcomes "
+        f"({'forest + ranker' if r.ranker else 'forest alone'}); registered, not promoted"
+    )
+    for note in r.warnings:
+        err_console.print(f"[yellow]note:[/] {note}")
+    render_evaluation(result.reevaluation, components_only=True)
     d = result.directory
     q = lambda p: shlex.quote(str(p))  # noqa: E731
     home = result.settings.home
+    # after `python3 dev.py demo` the commands live in .venv/bin, which may not be on PATH
+    exe, mlflow = (name if shutil.which(name) else q(Path(sys.executable).with_name(name)) for name in ("waypoint", "mlflow"))
     err_console.rule("[bold]where everything is")
     err_console.print(f"world (shipments, inputs, events, labels): {d / 'world'}")
     err_console.print(f"scored file: {result.score.output}")
@@ -43,11 +56,11 @@ def demo(
     err_console.print(f"MLflow store and registry: {result.settings.tracking_uri}")
     err_console.rule("[bold]try next")
     err_console.print(
-        f"  waypoint review serve {q(result.score.output)} --inputs {q(result.world['inputs'])} "
+        f"  {exe} review serve {q(result.score.output)} --inputs {q(result.world['inputs'])} "
         f"--events {q(result.world['events'])} --db {q(home / 'decisions.db')}\n"
-        f"  WAYPOINT_HOME={q(home)} waypoint models list\n"
-        f"  mlflow ui --backend-store-uri {result.settings.tracking_uri}\n"
-        f"  waypoint features report {q(result.train_file)} --labels {q(result.world['labels'])} "
+        f"  WAYPOINT_HOME={q(home)} {exe} models list\n"
+        f"  {mlflow} ui --backend-store-uri {result.settings.tracking_uri}\n"
+        f"  {exe} features report {q(result.train_file)} --labels {q(result.world['labels'])} "
         f"--inputs {q(result.world['inputs'])} --events {q(result.world['events'])}",
         highlight=False, soft_wrap=True,
     )

@@ -29,9 +29,13 @@ def evaluate(
     render(result)
 
 
-def render(result) -> None:
+def render(result, *, components_only: bool = False) -> None:
     """The evaluation as tables on stderr (also used by `waypoint demo`)."""
     from rich.table import Table
+
+    if components_only and result.components:
+        _render_components(result.components)
+        return
 
     err_console.print(
         f"{result.rows_labelled:,} of {result.rows_scored:,} scored shipments have a label; "
@@ -55,11 +59,18 @@ def render(result) -> None:
                         _pct(row["recall_at_flags"]), _pct(row["recall_at_1pct"]))
         err_console.print(per)
     if result.components:
-        comp = Table(title="What each part of the model buys")
-        keys = [k for k in result.components[0] if k not in {"component", "column"}]
-        comp.add_column("component")
-        for k in keys:
-            comp.add_column(k, justify="right")
-        for row in result.components:
-            comp.add_row(row["component"], *[(_pct(row[k]) if "@" in k else f"{row[k]:.3f}") for k in keys])
-        err_console.print(comp)
+        _render_components(result.components)
+
+
+def _render_components(components: list[dict]) -> None:
+    from rich.table import Table
+
+    comp = Table(title="What each part of the model buys (P@k: precision when the top k % are inspected)")
+    keys = [k for k in components[0] if k not in {"component", "column"} and not k.startswith("recall@")]
+    comp.add_column("ranking by")
+    for k in keys:
+        comp.add_column(k.replace("precision@", "P@").replace("average_precision", "AP").replace("roc_auc", "ROC-AUC"),
+                        justify="right")
+    for row in components:
+        comp.add_row(row["component"], *[(_pct(row[k]) if "@" in k else f"{row[k]:.3f}") for k in keys])
+    err_console.print(comp)

@@ -36,6 +36,10 @@ class DemoResult:
     score: object  # detector.jobs.score.ScoreResult
     evaluation: object  # detector.evaluate.Evaluation
     report: Path
+    outcomes_file: Path
+    retrained: object  # TrainResult of the model trained with outcomes
+    rescored: object  # ScoreResult of the same held-out months with that model
+    reevaluation: object  # Evaluation, with forest / ranker / combination figures
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -60,6 +64,7 @@ def run_demo(
     holdout_months: int = 6,
     n_estimators: int = 200,
     budget: float = 0.01,
+    outcome_share: float = 0.3,
     progress: Progress | None = None,
 ) -> DemoResult:
     from detector.evaluate import evaluate
@@ -99,5 +104,21 @@ def run_demo(
     say("writing the HTML report")
     report = write_report([scored_path], directory / "report.html", inputs=files["inputs"],
                           events=files["events"]).path
+
+    # The loop closes: outcomes of past inspections (here: the known labels of a random
+    # share of the training months) train a second version with a supervised ranker.
+    # It is registered but not promoted: the champion changes only by `models promote`.
+    outcomes = world.labels.join(world.shipments.select("shipment_id", "arrival_date"), on="shipment_id")
+    outcomes = outcomes.filter(pl.col("arrival_date") < cutoff).sample(fraction=outcome_share, seed=seed)
+    outcomes_file = write_table(outcomes.select("shipment_id", "label").sort("shipment_id"),
+                                directory / "world" / "outcomes-train.csv")
+    say(f"training version 2 with {outcomes.height:,} known outcomes")
+    retrained = train([train_file], inputs=[files["inputs"]], events=[files["events"]], labels=outcomes_file,
+                      n_estimators=n_estimators, seed=seed, settings=settings, progress=say)
+    model2 = resolve(f"{retrained.model_name}/{retrained.model_version}", settings)
+    rescored_path = directory / "scored-with-outcomes.parquet"
+    rescored = score([holdout_file], rescored_path, model=model2, inputs=[files["inputs"]],
+                     events=[files["events"]], budget=budget, progress=say)
+    reevaluation = evaluate(rescored_path, files["labels"])
     return DemoResult(directory, files, train_file, holdout_file, cutoff, settings, trained, scored, evaluation,
-                      Path(report))
+                      Path(report), outcomes_file, retrained, rescored, reevaluation)
