@@ -27,11 +27,11 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 MONTHS = 24
-TRAIN_MONTHS = 6
+TRAIN_MONTHS = 12  # the span holds the main tariff event, as a real training window would
 
 
 def prepare(rows: int, cache: Path) -> dict[str, Path]:
-    """A world whose last 18 months hold ``rows`` shipments; a model trained on its first 6."""
+    """A world whose last months hold ``rows`` shipments to score; a model trained on its first TRAIN_MONTHS."""
     from detector.config import Settings
     from detector.io.write import write_table
     from detector.synth import generate_world, write_world

@@ -78,18 +78,30 @@ def pick_reasons(attributions: np.ndarray, suspicious: np.ndarray, k: int = TOP_
 
 
 def render_reasons(rows: pl.DataFrame, picks: np.ndarray, feature_names: Sequence[str]) -> pl.DataFrame:
-    """``reason_codes`` and ``reasons`` for ``rows`` (one per row of ``picks``), in row order."""
+    """``reason_codes`` and ``reasons`` for ``rows`` (one per row of ``picks``), in row order.
+
+    Vectorised: each of the k reason slots picks its code and sentence by feature index,
+    then the slots are joined, skipping empty ones.
+    """
     if rows.height != picks.shape[0]:
         raise ValueError(f"{rows.height} rows but {picks.shape[0]} reason picks")
     specs = reason_specs(feature_names)
     used = sorted({int(j) for j in np.unique(picks) if j >= 0})
-    sentences = (
-        rows.select(specs[feature_names[j]].sentence.alias(str(j)) for j in used) if used else pl.DataFrame()
+    sentences = rows.select(specs[feature_names[j]].sentence.cast(pl.String).alias(f"s{j}") for j in used)
+    slots = pl.DataFrame({f"p{k}": picks[:, k] for k in range(picks.shape[1])}, schema={
+        f"p{k}": pl.Int64 for k in range(picks.shape[1])})
+    frame = pl.concat([sentences, slots], how="horizontal") if used else slots
+
+    def chosen(k: int, value) -> pl.Expr:
+        expr = pl.lit(None, dtype=pl.String)
+        for j in used:
+            expr = pl.when(pl.col(f"p{k}") == j).then(value(j)).otherwise(expr)
+        return expr
+
+    k_slots = range(picks.shape[1])
+    codes = [chosen(k, lambda j: pl.lit(specs[feature_names[j]].code)) for k in k_slots]
+    texts = [chosen(k, lambda j: pl.col(f"s{j}")) for k in k_slots]
+    return frame.select(
+        pl.concat_str(codes, separator=CODE_SEP, ignore_nulls=True).alias(REASON_CODES),
+        pl.concat_str(texts, separator=SENTENCE_SEP, ignore_nulls=True).alias(REASONS),
     )
-    texts = {j: sentences.get_column(str(j)).to_list() for j in used}
-    codes_out, reasons_out = [], []
-    for i, row in enumerate(picks):
-        chosen = [int(j) for j in row if j >= 0]
-        codes_out.append(CODE_SEP.join(specs[feature_names[j]].code for j in chosen))
-        reasons_out.append(SENTENCE_SEP.join(str(texts[j][i]) for j in chosen))
-    return pl.DataFrame({REASON_CODES: codes_out, REASONS: reasons_out}, schema={REASON_CODES: pl.String, REASONS: pl.String})

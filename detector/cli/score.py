@@ -86,4 +86,6 @@ def render_summary(result) -> None:
                     err_console.print(f"        – {reason}", highlight=False, soft_wrap=True)
     if result.top_reason_codes:
         err_console.print("top reason codes among flags: " + ", ".join(f"{c} ({n})" for c, n in result.top_reason_codes))
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     err_console.print(f"scored file: [bold]{result.output}[/]")

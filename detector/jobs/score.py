@@ -8,7 +8,6 @@ anything is written.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ class ScoreResult:
     explored: int = 0  # flags reserved for the forest's picks (explore share)
     top_reason_codes: list[tuple[str, int]] = field(default_factory=list)
     top: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,13 +105,20 @@ def score(
         rejects_file.unlink(missing_ok=True)  # an old rejects file would describe another run
 
     flagged = scored.filter(pl.col("flagged"))
-    codes = Counter(
-        code
-        for codes in flagged["reason_codes"].drop_nulls().to_list()
-        for code in codes.split(",")
-        if code
+    codes = (
+        flagged.select(pl.col("reason_codes").str.split(",").explode().alias("code"))
+        .filter(pl.col("code").is_not_null() & (pl.col("code") != ""))
+        .group_by("code").len().sort(["len", "code"], descending=[True, False]).head(8)
     )
-    top_rows = flagged.sort("risk_rank").head(10).select(
+    warnings = []
+    expected = float(detector.params.get("contamination", 0.0))
+    if budget is None and top is None and expected and scored.height >= 100 and flagged.height > 5 * expected * scored.height:
+        warnings.append(
+            f"{flagged.height / scored.height:.0%} of the rows are above the model's threshold, which flagged "
+            f"{expected:.1%} of its training shipments: this file differs from the training span (new events, "
+            "other trade); use --budget to flag what the team can inspect, and consider retraining"
+        )
+    top_rows = flagged.head(10).select(
         "risk_rank", "shipment_id", "risk_score", "exporter_id", "origin_country", "hs_code", "reasons"
     )
     return ScoreResult(
@@ -126,6 +133,7 @@ def score(
         flagged=flagged.height,
         explored=int(scored["explore"].sum()) if "explore" in scored.columns else 0,
         seconds=round(time.perf_counter() - started, 2),
-        top_reason_codes=codes.most_common(8),
+        top_reason_codes=[tuple(r) for r in codes.iter_rows()],
+        warnings=warnings,
         top=top_rows.to_dicts(),
     )
