@@ -209,7 +209,10 @@ def load(path: str | Path) -> Detector:
             state = ReferenceState.from_dir(root / STATE_DIR)
         except (ValueError, OSError) as exc:
             raise ArtifactError(f"{root / STATE_DIR}: {exc}") from None
-        if meta.get("state_digest") and state.digest() != meta["state_digest"]:
+        # from_dir has checked the content against the digest in state.json: compare that one
+        # rather than hashing the whole state a second time
+        stored = json.loads((root / STATE_DIR / "state.json").read_text()).get("digest")
+        if meta.get("state_digest") and stored != meta["state_digest"]:
             raise ArtifactError(f"{root / STATE_DIR}: reference state is not the one the model was trained with")
     try:
         return Detector(
