@@ -34,27 +34,43 @@ def check(
     from features.schema import TABLES
 
     table = TABLES[kind.value]
-    loaded = load(files, table, mapping=Mapping.from_toml(mapping) if mapping else None)
+    mapped = Mapping.from_toml(mapping) if mapping else None
+    loaded = load(files, table, mapping=mapped)
     summary = loaded.summary(examples=3)
     if rejects is not None:
         summary["rejects_file"] = str(write_table(loaded.rejects, rejects))
     if json:
         typer.echo(json_lib.dumps(summary, indent=2, default=str))
     else:
-        _render(summary, table)
+        _render(summary, table, mapped)
 
 
-def _render(summary: dict, table) -> None:
+def _source_of(name: str, mapping) -> str:
+    """How a mapping fills a contract column: its source column and conversions."""
+    if mapping is None:
+        return name
+    parts = [repr(mapping.columns.get(name, name))]
+    if name in mapping.alpha3:
+        parts.append("alpha-3 → alpha-2")
+    if name in mapping.multiply:
+        parts.append(f"× {mapping.multiply[name]:g}")
+    if name == "hs_code" and mapping.hs_digits:
+        parts.append(f"{mapping.hs_digits}-digit codes, leading zero restored")
+    return ", ".join(parts)
+
+
+def _render(summary: dict, table, mapping=None) -> None:
     from rich.table import Table as RichTable
 
     cols = RichTable(title=f"{summary['table']}: columns", title_justify="left")
     cols.add_column("column")
     cols.add_column("required")
     cols.add_column("status")
+    cols.add_column("read from")
     found = set(summary["columns_found"])
     for c in table.columns:
         status = "[green]found[/]" if c.name in found else ("[red]missing[/]" if c.required else "[dim]absent (null)[/]")
-        cols.add_row(c.name, "yes" if c.required else "no", status)
+        cols.add_row(c.name, "yes" if c.required else "no", status, _source_of(c.name, mapping) if c.name in found else "")
     err_console.print(cols)
     if summary["unused_source_columns"]:
         err_console.print(f"unused source columns: {', '.join(summary['unused_source_columns'])}", highlight=False)
