@@ -1,25 +1,36 @@
 """Build the feature frame: the input rows plus one column per registry feature.
 
-``build`` combines the reference state with the file's own rows dated after
-``state.as_of`` into cumulated history (small frames, collected once when ``build`` is
-called: one streaming pass over the input), prepares per-row keys (HS6, week, month,
-tariffed origin) and folds the feature families over the rows. The per-row frame stays
-lazy; the result runs under ``collect(engine="streaming")``. Rows come back in input
-order; each row's features depend only on its own values and on history strictly before
-its arrival week (see ``features/families/_history.py``), never on row order.
+``build`` reads the input once, prepares per-row keys (HS6, week, month, tariffed origin)
+on a narrow in-memory copy, stacks the reference state with the file's own rows dated
+after ``state.as_of`` as history (the rows are not grouped first: every lookup sums
+repeated keys), and runs the feature families over the rows. Each history lookup is a
+compiled linear pass (``features/families/_kernels.py``); the families are independent
+given the rows, so they run on two threads and their columns are stacked in registry
+order. Rows come back in input order; each row's features depend only on its own values
+and on history strictly before its arrival week, month or day (see
+``features/families/_history.py``), never on row order.
+
+``build_chunked`` bounds memory for inputs larger than it: the same ``build``, a few
+arrival months at a time, each chunk with a state holding the earlier chunks' history.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
-from features.families._context import CHAPTER, DAY, HS6, MONTH, ROW, WEEK, Context
-from features.families._history import cumulate, day_of, hs6, month_of, week_of
+from features.families._context import CHAPTER, DAY, HS6, MONTH, WEEK, Context
+from features.families._history import day_of, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
-from features.state import FIRST_TABLES, SUM_TABLES, ReferenceState, fit_state, history_tables
+from features.state import FIRST_TABLES, SUM_TABLES, ReferenceState, fit_state, history_rows, history_tables
 
 #: Contract columns the families read (the rest stay in the wide frame untouched).
 NARROW = (
@@ -29,7 +40,7 @@ NARROW = (
 
 Family = Callable[[pl.LazyFrame, Context], pl.LazyFrame]
 
-#: The fold, in order. The tariffed origin is computed before any of them.
+#: The families, in registry order. The tariffed origin is computed before any of them.
 FAMILIES: tuple[Family, ...] = (
     value_added.apply,
     price.apply,
@@ -40,48 +51,36 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def _combined(state: ReferenceState, shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
-    """State tables + the file's rows after ``as_of`` (the state is authoritative up to it)."""
+def _combined(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """State tables + the file's rows after ``as_of`` (the state is authoritative up to it).
+
+    The file's rows are stacked one per line, not grouped: every lookup sums repeated keys.
+    """
     after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
-    fresh = history_tables(shipments.filter(after), None if inputs is None else inputs.filter(after))
+    fresh = history_rows(rows.filter(after), None if inputs is None else inputs.filter(after))
     return {name: pl.concat([state.tables[name].lazy(), fresh[name]], how="vertical_relaxed") for name in fresh}
 
 
-def _context(tables: dict[str, pl.LazyFrame], has_inputs: bool, events: pl.DataFrame) -> Context:
-    def sums(name: str, keys: list[str], values: tuple[str, ...]) -> pl.LazyFrame:
-        return tables[name].group_by([*keys, "period"]).agg([pl.col(v).sum() for v in values])
-
-    raw = {name: tables[name] for name in SUM_TABLES}
-    raw["exports_total"] = sums("exports", ["exporter_id"], ("value", "n"))
-    raw["imports_total"] = sums("imports", ["importer_id", "hs6"], ("value",))
-    raw["national_total"] = sums("national", ["hs6"], ("value",))
-    raw["inputs_total"] = sums("inputs", ["importer_id"], ("value",))
-    raw["inputs_by_country"] = sums("inputs", ["importer_id", "supplier_country"], ("value",))
-    keys = {name: list(SUM_TABLES[name][0]) for name in SUM_TABLES} | {
-        "exports_total": ["exporter_id"], "imports_total": ["importer_id", "hs6"], "national_total": ["hs6"],
-        "inputs_total": ["importer_id"], "inputs_by_country": ["importer_id", "supplier_country"],
-    }
-    cum = {name: cumulate(frame, keys[name], [c for c in frame.collect_schema().names() if c not in (*keys[name], "period")])
-           for name, frame in raw.items()}
+def _context(tables: dict[str, pl.LazyFrame], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame) -> Context:
+    """Name the history each family reads; ``*_total`` lookups read the finer table with fewer keys."""
+    coarser = {"exports_total": "exports", "imports_total": "imports", "national_total": "national",
+               "inputs_total": "inputs", "inputs_by_country": "inputs"}
+    hist = {name: tables[name] for name in SUM_TABLES} | {name: tables[src] for name, src in coarser.items()}
     for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
-        firsts = tables[table].group_by(list(FIRST_TABLES[table])).agg(pl.col("first_day").min())
-        cum[name] = cumulate(firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n")), ["exporter_id"], ("n",), period="first_day")
+        keys = list(FIRST_TABLES[table])
+        firsts = (tables[table].with_columns(key_hash(keys).alias("_kh")).group_by("_kh")
+                  .agg(pl.col("exporter_id").first(), pl.col("first_day").min()))
+        hist[name] = firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n"))
     event_weeks = tuple(events.select(week_of(pl.col("effective_date")).unique()).to_series().drop_nulls().to_list())
-    return Context(cum=cum, raw=raw, first={name: tables[name] for name in FIRST_TABLES}, has_inputs=has_inputs, event_weeks=event_weeks)
+    first = {name: tables[name] for name in FIRST_TABLES}
+    return Context(cum=hist, raw=hist, first=first, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows)
 
 
-def _materialize(ctx: Context) -> Context:
-    """Collect the history frames once (one streaming pass over the input).
-
-    Each cumulated table is read by several lookups; left lazy, every reader would
-    recompute it from the rows (the streaming engine shares no sub-plans), which measured
-    2x slower at 1M rows. The frames are small aggregates, so holding them is cheap.
-    """
-    groups = (ctx.cum, ctx.raw, ctx.first)
-    frames = pl.collect_all([f for g in groups for f in g.values()], engine="streaming")
-    it = iter(frames)
-    cum, raw, first = ({name: next(it).lazy() for name in g} for g in groups)
-    return Context(cum=cum, raw=raw, first=first, has_inputs=ctx.has_inputs, event_weeks=ctx.event_weeks)
+def _materialize(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """Collect the history tables once: each is read by several lookups, and the component
+    imports may be a file scan that would otherwise be read once per reader."""
+    frames = pl.collect_all(list(tables.values()))
+    return {name: df.lazy() for name, df in zip(tables, frames, strict=True)}
 
 
 def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -102,7 +101,9 @@ def build(
     """All input columns + every feature of ``FEATURE_NAMES`` (Float64, null = unknown) + ``ev_*`` evidence.
 
     ``state=None`` means "no history before this file" (``fit_state`` of nothing).
-    ``events=None`` uses the state's events (none for an empty state).
+    ``events=None`` uses the state's events (none for an empty state). The work is done
+    when ``build`` is called (the input is read once, into memory); the LazyFrame returned
+    reads the result. For inputs larger than memory use :func:`build_chunked`.
     """
     shipments = _conform(shipments.lazy(), SHIPMENTS.schema)
     if inputs is not None:
@@ -113,27 +114,150 @@ def build(
         events = state.events
     events = events.select(EVENTS.names) if events.height else pl.DataFrame(schema=EVENTS.schema)
     has_inputs = inputs is not None or state.has_inputs
-    ctx = _materialize(_context(_combined(state, shipments, inputs), has_inputs, events))
 
-    wide = shipments.with_row_index(ROW)
-    # Families work on a narrow copy sorted by arrival day: lookups whose window end grows
-    # with the day need no sort of their own, and every sort moves few columns.
-    lf = wide.select(ROW, *NARROW).sort("arrival_date").with_columns(
+    # Loading the compiled lookup kernels costs about a second once per process: do it
+    # while the input is read (the kernels release nothing to wait for; this only overlaps).
+    from features.families import _kernels
+
+    warm = threading.Thread(target=_kernels.warm, name="waypoint-kernels", daemon=True)
+    warm.start()
+    # One read of the input; everything after works on memory. Rows are never reordered,
+    # so the features line up with the input rows and are stacked beside them at the end.
+    wide = shipments.collect(engine="streaming")
+    rows = wide.lazy().select(*NARROW).with_columns(
         hs6(pl.col("hs_code")).alias(HS6),
         pl.col("hs_code").str.slice(0, 2).alias(CHAPTER),
         week_of(pl.col("arrival_date")).alias(WEEK),
         month_of(pl.col("arrival_date")).alias(MONTH),
         day_of(pl.col("arrival_date")).alias(DAY),
     )
-    lf = tariff.tariffed_origin(lf, events)
-    for family in FAMILIES:
-        lf = family(lf, ctx)
+    rows = tariff.tariffed_origin(rows, events).collect()
+    ctx = _context(_materialize(_combined(state, rows.lazy(), inputs)), has_inputs, events, rows.lazy())
+    warm.join()
+
+    def run(family: Family) -> pl.DataFrame:
+        out = family(rows.lazy(), ctx)
+        return out.select([c for c in out.collect_schema().names() if c not in rows.columns]).collect(engine="in-memory")
+
+    # The families are independent given the rows (each reads only contract columns, the
+    # tariffed origin and the history), so they run side by side: the lookup kernels and
+    # Polars release the GIL. The result is the fold's, column for column.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="waypoint-family") as pool:
+        parts = list(pool.map(run, FAMILIES))
+    lf = pl.concat([rows, *parts], how="horizontal").lazy()
     added = [c for c in lf.collect_schema().names() if c in FEATURE_NAMES or c.startswith("ev_")]
-    feats = lf.select(ROW, *added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES])
-    return wide.join(feats, on=ROW, how="left", maintain_order="left").drop(ROW)
+    feats = lf.select(*added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).collect()
+    return pl.concat([wide, feats], how="horizontal").lazy()
 
 
 def feature_columns(lf: pl.LazyFrame) -> list[str]:
     """Registry features and evidence columns present in a built frame."""
     names = lf.collect_schema().names()
     return [n for n in names if n in FEATURE_NAMES or n.startswith("ev_")]
+
+
+#: Internal column: the arrival month of a row while a chunked build spills its input.
+_CHUNK = "_chunk_month"
+
+
+def build_chunked(
+    shipments: pl.LazyFrame,
+    *,
+    inputs: pl.LazyFrame | None = None,
+    events: pl.DataFrame | None = None,
+    state: ReferenceState | None = None,
+    chunk_rows: int = 2_000_000,
+    spill_dir: str | Path | None = None,
+) -> pl.LazyFrame:
+    """:func:`build` under a memory bound: the same features, computed a few arrival months at a time.
+
+    The input is first streamed to Parquet in a temporary directory (one read of a CSV),
+    then consecutive arrival months are taken together until a chunk holds at least
+    ``chunk_rows`` rows. Each chunk is built by :func:`build` with a state holding every
+    earlier chunk's history: the exact fit/apply property (integer sums, lookups strictly
+    before a row's own week, month or day) makes each row's features the same as in one
+    ``build`` over everything. Memory holds one chunk plus the aggregated history.
+
+    Returns a LazyFrame that runs the chunks as it is read (``sink_parquet`` streams them);
+    rows come out in arrival-month order, in input order within a month.
+    """
+
+    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, _batch: int | None):
+        left = n_rows
+        for df in _chunks(shipments, inputs, events, state, chunk_rows, spill_dir):
+            if predicate is not None:
+                df = df.filter(predicate)
+            if with_columns is not None:
+                df = df.select(with_columns)
+            if left is not None:
+                df = df.head(left)
+                left -= df.height
+            yield df
+            if left is not None and left <= 0:
+                return
+
+    empty = shipments.lazy().head(0)
+    schema = build(empty, inputs=None if inputs is None else inputs.lazy().head(0), events=events, state=state).collect_schema()
+    return register_io_source(source, schema=schema, explain_name="waypoint build_chunked")
+
+
+def _chunks(
+    shipments: pl.LazyFrame,
+    inputs: pl.LazyFrame | None,
+    events: pl.DataFrame | None,
+    state: ReferenceState | None,
+    chunk_rows: int,
+    spill_dir: str | Path | None,
+) -> Iterator[pl.DataFrame]:
+    if state is None:
+        state = fit_state(pl.LazyFrame(schema=SHIPMENTS.schema), None, events)
+    if events is None:
+        events = state.events
+    with tempfile.TemporaryDirectory(prefix="waypoint-chunks-", dir=spill_dir) as tmp:
+        ships_path = Path(tmp) / "shipments.parquet"
+        shipments.lazy().with_columns(month_of(pl.col("arrival_date").cast(pl.Date)).alias(_CHUNK)).sink_parquet(ships_path)
+        ships = pl.scan_parquet(ships_path)
+        ins = None
+        if inputs is not None:
+            inputs.lazy().pipe(_conform, INPUTS.schema).select(INPUTS.names).sink_parquet(Path(tmp) / "inputs.parquet")
+            ins = pl.scan_parquet(Path(tmp) / "inputs.parquet")
+        counts = ships.group_by(_CHUNK).len().sort(_CHUNK).collect()
+        parts = {name: [df] for name, df in state.tables.items()}
+        has_inputs = inputs is not None or state.has_inputs
+        for months in _group_months(counts[_CHUNK].to_list(), counts["len"].to_list(), chunk_rows):
+            chunk = ships.filter(pl.col(_CHUNK).is_in(months)).drop(_CHUNK).collect()
+            last_day = _last_day(max(months))
+            chunk_inputs = None
+            if ins is not None:
+                chunk_inputs = ins.filter(pl.col("arrival_date").is_between(state.as_of, last_day, closed="right")).collect()
+            yield build(chunk.lazy(), inputs=None if chunk_inputs is None else chunk_inputs.lazy(), events=events, state=state).collect()
+            # This chunk's history joins the state; as_of moves to the chunk's last day.
+            after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
+            fresh = history_tables(_conform(chunk.lazy(), SHIPMENTS.schema).filter(after),
+                                   None if chunk_inputs is None else chunk_inputs.lazy())
+            for name, df in zip(fresh, pl.collect_all(list(fresh.values())), strict=True):
+                parts[name].append(df)
+            state = ReferenceState(
+                tables={name: pl.concat(dfs, how="vertical_relaxed") for name, dfs in parts.items()},
+                events=events, as_of=max(state.as_of, last_day), has_inputs=has_inputs,
+            )
+
+
+def _group_months(months: list[int], counts: list[int], chunk_rows: int) -> Iterator[list[int]]:
+    """Consecutive months, taken together until a group holds at least ``chunk_rows`` rows."""
+    group: list[int] = []
+    total = 0
+    for month, n in zip(months, counts, strict=True):
+        group.append(month)
+        total += n
+        if total >= chunk_rows:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group
+
+
+def _last_day(month_index: int) -> date:
+    """Last day of a month index (``year * 12 + month - 1``, see ``month_of``)."""
+    year, month = divmod(month_index + 1, 12)
+    return date(year, month + 1, 1) - timedelta(days=1)

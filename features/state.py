@@ -50,8 +50,13 @@ def _log_uv() -> pl.Expr:
     return (pl.col("declared_value_usd") / pl.col("weight_kg")).log()
 
 
-def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
-    """Aggregate rows into the state's tables (lazy). Used for fitting and for a scored file."""
+def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """The state's tables before aggregation: one row per shipment (or component import).
+
+    Same columns as :func:`history_tables` (sums tables carry ``n = 1`` per row, first-seen
+    tables the row's day as ``first_day``). The lookups accept repeated keys, so a build
+    stacks these rows under the fitted state without grouping them first.
+    """
     s = shipments.select(
         "exporter_id",
         "importer_id",
@@ -60,22 +65,19 @@ def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict
         pl.col("hs_code").str.slice(0, 2).alias("chapter"),
         week_of(pl.col("arrival_date")).alias("period"),
         month_of(pl.col("arrival_date")).alias("month"),
-        day_of(pl.col("arrival_date")).alias("day"),
+        day_of(pl.col("arrival_date")).alias("first_day"),
         cents(pl.col("declared_value_usd")).alias("value"),
+        pl.lit(1, dtype=pl.Int64).alias("n"),
         (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64).alias("s1"),
         (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64).alias("s2"),
     )
     out: dict[str, pl.LazyFrame] = {
-        "exports": s.group_by("exporter_id", "hs6", "period").agg(pl.col("value").sum(), pl.len().cast(pl.Int64).alias("n")),
-        "imports": s.group_by("importer_id", "hs6", "origin_country", "period").agg(pl.col("value").sum()),
-        "national": s.group_by("hs6", "origin_country", "period").agg(pl.col("value").sum()),
-        "price": s.group_by("hs6", "origin_country", pl.col("month").alias("period")).agg(
-            pl.len().cast(pl.Int64).alias("n"), pl.col("s1").sum(), pl.col("s2").sum()
-        ),
+        name: s.select(*keys, "period", *values) for name, (keys, values) in SUM_TABLES.items() if name not in ("price", "inputs")
     }
+    out["price"] = s.select("hs6", "origin_country", pl.col("month").alias("period"), "n", "s1", "s2")
     for name, keys in FIRST_TABLES.items():
         if name != "first_input_importer":
-            out[name] = s.group_by(list(keys)).agg(pl.col("day").min().alias("first_day"))
+            out[name] = s.select(*keys, "first_day")
     if inputs is None:
         inputs = pl.LazyFrame(schema=INPUTS.schema)
     i = inputs.select(
@@ -83,11 +85,24 @@ def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict
         "supplier_country",
         hs6(pl.col("hs_code")).alias("hs6"),
         week_of(pl.col("arrival_date")).alias("period"),
-        day_of(pl.col("arrival_date")).alias("day"),
+        day_of(pl.col("arrival_date")).alias("first_day"),
         cents(pl.col("declared_value_usd")).alias("value"),
     )
-    out["inputs"] = i.group_by("importer_id", "hs6", "supplier_country", "period").agg(pl.col("value").sum())
-    out["first_input_importer"] = i.group_by("importer_id").agg(pl.col("day").min().alias("first_day"))
+    out["inputs"] = i.select("importer_id", "hs6", "supplier_country", "period", "value")
+    out["first_input_importer"] = i.select("importer_id", "first_day")
+    return {name: out[name] for name in TABLE_NAMES}
+
+
+def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """Aggregate rows into the state's tables (lazy): :func:`history_rows` summed per
+    (key, period), first-seen days reduced to the minimum per key."""
+    rows = history_rows(shipments, inputs)
+    out = {
+        name: rows[name].group_by(*keys, "period").agg([pl.col(v).sum() for v in values])
+        for name, (keys, values) in SUM_TABLES.items()
+    }
+    for name, keys in FIRST_TABLES.items():
+        out[name] = rows[name].group_by(*keys).agg(pl.col("first_day").min())
     return {name: out[name] for name in TABLE_NAMES}
 
 

@@ -1,7 +1,7 @@
-"""What a feature family may read besides the shipment rows: the combined, cumulated history.
+"""What a feature family may read besides the shipment rows: the combined history.
 
 Built once per :func:`features.pipeline.build` from the reference state plus the file's
-own rows after ``state.as_of``; every frame is lazy.
+own rows after ``state.as_of``; every frame is lazy over memory.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import polars as pl
 
 #: Internal per-row columns the pipeline adds before the families run (dropped at the end).
-ROW = "_row"
 WEEK = "_week"
 MONTH = "_month"
 DAY = "_day"
@@ -21,11 +20,15 @@ EVENT_WEEK = "_event_week"
 
 @dataclass(frozen=True)
 class Context:
-    """Cumulated history (see ``_history.cumulate``), raw weekly sums, first-seen tables,
-    and the week indexes of the tariff events (for before-event windows)."""
+    """History rows per lookup name (``cum`` and ``raw`` name the same frames: key columns,
+    ``period`` and integer values, repeated keys allowed - see ``_history.window_sums``),
+    first-seen tables, and the week indexes of the tariff events."""
 
     cum: dict[str, pl.LazyFrame]
     raw: dict[str, pl.LazyFrame]
     first: dict[str, pl.LazyFrame]
     has_inputs: bool
     event_weeks: tuple[int, ...] = ()
+    #: The shipment rows the families start from (in memory): lookups take their query
+    #: points from here rather than from the frame they are adding columns to.
+    rows: pl.LazyFrame | None = None

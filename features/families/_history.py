@@ -5,22 +5,37 @@ values quantised to 1e-6). Integer sums are exact and associative, so a state fi
 January-May plus June's own rows gives bit-for-bit the same sums as January-June at once,
 whatever the order or grouping: this is what makes fit/apply exact.
 
-A window sum over periods ``[end - length + 1, end]`` is ``cum(end) - cum(end - length)``,
-where ``cum`` is the running total per key, read with a backward ``join_asof``. Lookups
-always end at ``period_of(arrival) - 1``: a shipment sees only *completed* weeks (or
-months) before the one it arrived in, so rows of the same day - and of the same week -
-are never used. That is the point-in-time rule, and later rows cannot change it.
+A window sum over periods ``[end - length + 1, end]`` is ``T(end + 1) - T(end + 1 - length)``,
+where ``T(x)`` is the key's total over periods strictly before ``x``. Lookups always end at
+``period_of(arrival) - 1``: a shipment sees only *completed* weeks (or months) before the
+one it arrived in, so rows of the same day - and of the same week - are never used. That is
+the point-in-time rule, and later rows cannot change it.
+
+How ``T`` is read: the history rows and the rows' query points go to a compiled kernel
+(``_kernels.totals_before``) that maps keys to dense slots with a hash table and walks
+history and queries together in period order, keeping a running total per key: linear in
+rows, no sort, no join (measured ~0.1 s per lookup at 1M rows, against 0.5-0.9 s for the
+``join_asof`` it replaced). The lookups therefore materialise their inputs (the history
+and the rows' keys) when they are added to a plan, and attach their results as columns:
+``lf`` must have the rows of ``queries`` in the same order. Keys are 64-bit hashes of the
+key columns (:func:`key_hash`): two different keys sharing a hash would merge their
+histories; the odds are about n^2 / 2^65 (1e-8 for a million keys), accepted.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 #: Monday 1970-01-05: weeks start on Mondays so a week index is (date - epoch_monday) // 7.
 _EPOCH_MONDAY_DAYS = 4
 CENTS = 100
 LOG_SCALE = 1_000_000
+#: Fixed seeds: hashes must agree between the rows and the history within one process.
+_KEY_SEED = 0x5EED
+#: Odd 64-bit constant (golden ratio): multiplying by it permutes UInt64 values (wrapping).
+_MIX = 0x9E3779B97F4A7C15
 
 
 def week_of(date: pl.Expr) -> pl.Expr:
@@ -48,33 +63,28 @@ def hs6(hs_code: pl.Expr) -> pl.Expr:
     return hs_code.str.slice(0, 6)
 
 
-def cumulate(hist: pl.LazyFrame, keys: Sequence[str], values: Sequence[str], period: str = "period") -> pl.LazyFrame:
-    """Per-key running totals of integer ``values`` ordered by ``period``.
+def key_hash(cols: Sequence[str | pl.Expr]) -> pl.Expr:
+    """UInt64 hash of a key made of ``cols`` (null when any part is null, so it never matches).
 
-    Re-aggregates first (a state and a file may both hold the same (key, period)), then
-    sorts by key and period and takes a global cumulative sum minus the total reached
-    before the key's first row. This avoids ``.over`` on millions of small groups
-    (FACTS.md) and is exact because the values are integers.
+    Parts are hashed one by one and folded with a multiply-xor, in position order, so
+    ``("exporter_id", "hs6")`` on the rows and ``("importer_id", "hs6")`` on the inputs
+    hash alike when their values are equal (3x cheaper than hashing a struct).
     """
-    keys = list(keys)
-    # Rows of one key only need to be contiguous and in period order: sorting by a 64-bit
-    # hash of the key is much cheaper than by the strings themselves. (Two keys sharing a
-    # hash - odds about 1e-8 at a million keys - would interleave; the key-change test
-    # below would then restart their totals at each row.)
-    agg = (
-        hist.group_by([*keys, period])
-        .agg([pl.col(v).sum() for v in values])
-        .with_columns(pl.struct(keys).hash(seed=0).alias("_key_hash"))
-        .sort(["_key_hash", period])
-        .drop("_key_hash")
-    )
-    first = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys]) | (pl.int_range(pl.len()) == 0)
-    exprs = []
-    for v in values:
-        run = pl.col(v).cum_sum()
-        base = pl.when(first).then(run - pl.col(v)).otherwise(None).forward_fill()
-        exprs.append((run - base).alias(v))
-    return agg.with_columns(exprs)
+    exprs = [pl.col(c) if isinstance(c, str) else c for c in cols]
+    h = exprs[0].hash(seed=_KEY_SEED)
+    for e in exprs[1:]:
+        h = (h * pl.lit(_MIX, dtype=pl.UInt64)) ^ e.hash(seed=_KEY_SEED)
+    return pl.when(pl.any_horizontal([e.is_null() for e in exprs])).then(None).otherwise(h)
+
+
+def cumulate(hist: pl.LazyFrame, keys: Sequence[str], values: Sequence[str], period: str = "period") -> pl.LazyFrame:
+    """Per (key, period) sums of integer ``values``: history in the form :func:`window_sums` reads.
+
+    Re-aggregating is optional (``window_sums`` accepts repeated (key, period) rows, e.g. a
+    state table stacked with a file's own rows); it makes a history that is read many times
+    smaller.
+    """
+    return hist.group_by([*keys, period]).agg([pl.col(v).sum() for v in values])
 
 
 def window_sums(
@@ -88,59 +98,62 @@ def window_sums(
     values: Sequence[str],
     prefix: str,
     period: str = "period",
+    queries: pl.LazyFrame | None = None,
     presorted: bool = False,
 ) -> pl.LazyFrame:
     """Add ``{prefix}{value}``: the sum of ``value`` over periods ``[end - length + 1, end]``
     (``length=None``: every period up to ``end``, one lookup instead of two).
 
-    ``cum`` comes from :func:`cumulate`. Keys with no history give 0 (a count of nothing),
-    never null; rows whose key is null give 0 too, and features decide what that means.
+    ``cum`` holds history rows ``(by_right..., period, values...)`` (see :func:`cumulate`;
+    repeated (key, period) rows are summed). Keys with no history give 0 (a count of
+    nothing), never null; rows whose key is null give 0 too, and features decide what that
+    means. Rows keep their order; ``presorted`` is accepted for compatibility and unused (no
+    lookup needs the rows sorted).
 
-    ``presorted=True`` promises that ``end`` does not decrease along the frame's current
-    order (e.g. ``week - 1`` on a frame sorted by arrival day), which saves a sort per lookup.
+    ``queries`` (default: ``lf``) is a frame with the same rows in the same order as ``lf``
+    holding the key and period columns: a pipeline adding many lookups passes its base rows
+    (in memory), so each lookup reads them rather than re-running the plan built so far.
     """
-    by_left, by_right = list(by_left), list(by_right)
-    q_hi, q_lo = f"_{prefix}q_hi", f"_{prefix}q_lo"
-    lf = lf.with_columns(end.cast(pl.Int32).alias(q_hi))
-    lf = lf.with_columns(pl.col(q_hi).set_sorted()) if presorted else lf.sort(q_hi)
-    # q_lo = q_hi - length keeps the order, so one sort serves both lookups.
-    lookups = [(q_hi, "hi")]
-    if length is not None:
-        lf = lf.with_columns((pl.col(q_hi) - length).set_sorted().alias(q_lo))
-        lookups.append((q_lo, "lo"))
-    for q, tag in lookups:
-        right = cum.select(
-            [pl.col(k).alias(f"_{prefix}{tag}_k{i}") for i, k in enumerate(by_right)]
-            + [pl.col(period).cast(pl.Int32).alias(q)]
-            + [pl.col(v).alias(f"_{prefix}{tag}_{v}") for v in values]
-        )
-        lf = lf.join_asof(
-            right,
-            on=q,
-            by_left=by_left,
-            by_right=[f"_{prefix}{tag}_k{i}" for i in range(len(by_right))],
-            strategy="backward",
-            check_sortedness=False,
-        )
-    out = [
-        (pl.col(f"_{prefix}hi_{v}").fill_null(0) - (pl.col(f"_{prefix}lo_{v}").fill_null(0) if length is not None else 0))
-        .alias(f"{prefix}{v}")
-        for v in values
-    ]
-    drop = [q for q, _ in lookups] + [f"_{prefix}{tag}_{v}" for _, tag in lookups for v in values]
-    return lf.with_columns(out).drop(drop)
+    del presorted
+    from features.families._kernels import totals_before  # compiled on first use; keep imports light
+
+    base = (lf if queries is None else queries).select(
+        key_hash(by_left).alias("_kh"), (end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")
+    ).collect()
+    hist = cum.select(
+        key_hash(by_right).alias("_kh"), pl.col(period).cast(pl.Int64).alias("_p"),
+        *[pl.col(v).cast(pl.Int64).fill_null(0) for v in values],
+    ).drop_nulls(["_kh", "_p"]).collect()
+    valid = (base["_kh"].is_not_null() & base["_x"].is_not_null()).to_numpy()
+    keys = base["_kh"].fill_null(0).to_numpy()
+    x = base["_x"].fill_null(0).to_numpy()
+    out = totals_before(
+        hist["_kh"].to_numpy(), hist["_p"].to_numpy(), hist.select(values).to_numpy(),
+        keys, valid, x, (0,) if length is None else (0, length),
+    )
+    sums = out[0] if length is None else out[0] - out[1]
+    return lf.with_columns([pl.Series(f"{prefix}{v}", sums[:, c]) for c, v in enumerate(values)])
 
 
-def first_seen(lf: pl.LazyFrame, table: pl.LazyFrame, *, on: Sequence[str], name: str, table_on: Sequence[str] | None = None) -> pl.LazyFrame:
-    """Join ``first_day`` (Int32 day index) of the keys ``on`` from a first-seen table as ``name``.
+def first_seen(lf: pl.LazyFrame, table: pl.LazyFrame, *, on: Sequence[str], name: str,
+               table_on: Sequence[str] | None = None, queries: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Add ``first_day`` (Int32 day index) of the keys ``on`` from a first-seen table as ``name``
+    (null when the key was never seen).
 
     The earliest date of an entity is point-in-time safe to read: if it is before the
     shipment's arrival, it was known then; later rows can only move it earlier if they
-    are earlier, which appended later rows are not.
+    are earlier, which appended later rows are not. ``table`` may repeat keys (a state
+    stacked with a file's rows): the minimum is taken. ``queries``: as in :func:`window_sums`.
     """
+    from features.families._kernels import min_by_key
+
     table_on = list(table_on or on)
-    right = table.group_by(table_on).agg(pl.col("first_day").min().alias(name))
-    return lf.join(right, left_on=list(on), right_on=table_on, how="left", maintain_order="left")
+    base = (lf if queries is None else queries).select(key_hash(list(on)).alias("_kh")).collect()
+    hist = table.select(key_hash(table_on).alias("_kh"), pl.col("first_day").cast(pl.Int64)).drop_nulls().collect()
+    best, found = min_by_key(hist["_kh"].to_numpy(), hist["first_day"].to_numpy(),
+                             base["_kh"].fill_null(0).to_numpy(), base["_kh"].is_not_null().to_numpy())
+    day = pl.Series(name, best, dtype=pl.Int64).cast(pl.Int32)
+    return lf.with_columns(pl.when(pl.Series(found)).then(day).alias(name))
 
 
 def event_window_sums(
@@ -154,28 +167,16 @@ def event_window_sums(
     length: int,
     values: Sequence[str],
     prefix: str,
+    queries: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Add ``{prefix}{value}``: the sum over the ``length`` weeks before the row's event week.
+    """Add ``{prefix}{value}``: the sum over the ``length`` weeks before the row's event week
+    (0 when the row has no event).
 
-    Tariff events are few, so the window sums are computed once per distinct event week
-    from the raw (not cumulated) history and joined by (keys, event week): a hash join that
-    keeps the frame's order, instead of a sort and two as-of lookups. The window ends before
-    the event, which is before the arrival: point-in-time by construction.
+    The same lookup as :func:`window_sums` with the window ending the week before the
+    event, which is before the arrival: point-in-time by construction. ``event_weeks``
+    (the distinct event weeks) only short-cuts the case of no events at all.
     """
-    by_left, by_right = list(by_left), list(by_right)
-    keys = [f"_{prefix}k{i}" for i in range(len(by_right))]
-    wk = f"_{prefix}week"
     if not event_weeks:
         return lf.with_columns([pl.lit(0, dtype=pl.Int64).alias(f"{prefix}{v}") for v in values])
-    parts = [
-        hist.filter(pl.col("period").is_between(e - length, e - 1))
-        .group_by(by_right)
-        .agg([pl.col(v).sum() for v in values])
-        .with_columns(pl.lit(e, dtype=pl.Int32).alias(wk))
-        for e in sorted(set(event_weeks))
-    ]
-    table = pl.concat(parts).select(
-        [pl.col(k).alias(a) for k, a in zip(by_right, keys)] + [wk] + [pl.col(v).alias(f"{prefix}{v}") for v in values]
-    )
-    lf = lf.join(table, left_on=[*by_left, event_week], right_on=[*keys, wk], how="left", maintain_order="left")
-    return lf.with_columns([pl.col(f"{prefix}{v}").fill_null(0) for v in values])
+    return window_sums(lf, hist, by_left=by_left, by_right=by_right, end=pl.col(event_week) - 1, length=length,
+                       values=values, prefix=prefix, queries=queries)

@@ -21,9 +21,10 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     mid = pl.col("manufacturer_id").str.strip_chars().str.to_uppercase().str.slice(0, 2)
     lading = pl.when(lading.str.len_chars() == 2).then(lading)
     mid = pl.when(mid.str.len_chars() == 2).then(mid)
+    # Countries first, compared second: each string expression then runs once.
+    lf = lf.with_columns(lading.alias("ev_lading_country"), mid.alias("ev_mid_country"))
+    lading, mid = pl.col("ev_lading_country"), pl.col("ev_mid_country")
     return lf.with_columns(
-        lading.alias("ev_lading_country"),
-        mid.alias("ev_mid_country"),
         _flag(pl.col("export_country") != origin).alias("cons_export_country_mismatch"),
         _flag(lading != origin).alias("cons_lading_country_mismatch"),
         _flag(mid != origin).alias("cons_mid_country_mismatch"),

@@ -23,35 +23,32 @@ def _age(first: str) -> pl.Expr:
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    lf = first_seen(lf, ctx.first["first_exporter"], on=["exporter_id"], name="_en_first_exp")
-    lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp")
-    lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch")
+    lf = first_seen(lf, ctx.first["first_exporter"], on=["exporter_id"], name="_en_first_exp", queries=ctx.rows)
+    lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp", queries=ctx.rows)
+    lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch", queries=ctx.rows)
     first_day = pl.min_horizontal(pl.col("_en_first_exp"), pl.col(DAY))
     lf = lf.with_columns(((first_day - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).cast(pl.Int32).alias("_en_early_last"))
     # Lines in the first 13 weeks: while inside them, everything shipped so far (one
     # lookup up to the week before arrival); afterwards, the exporter's fixed early total.
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(WEEK) - 1, presorted=True, length=None, values=["n"], prefix="_en_sofar_")
-    early_total = (
-        ctx.raw["exports_total"]
-        .join(ctx.first["first_exporter"].group_by("exporter_id").agg(pl.col("first_day").min()), on="exporter_id")
-        .filter(pl.col("period") <= (pl.col("first_day") - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1)
-        .group_by("exporter_id")
-        .agg(pl.col("n").sum().alias("_en_early_total"))
-    )
-    lf = lf.join(early_total, on="exporter_id", how="left", maintain_order="left")
+                     end=pl.col(WEEK) - 1, queries=ctx.rows, length=None, values=["n"], prefix="_en_sofar_")
+    # The exporter's fixed early total: its lines up to the end of its first 13 weeks in the
+    # history (the week index of its first day, + 12); no history, no total (0).
+    lf = lf.with_columns(((pl.col("_en_first_exp") - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).alias("_en_early_hist_last"))
+    lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
+                     end=pl.col("_en_early_hist_last"), length=None, values=["n"], prefix="_en_early_total_")
     lf = window_sums(lf, ctx.cum["exporter_chapters"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(DAY) - 1, presorted=True, length=None, values=["n"], prefix="_en_ch_", period="first_day")
+                     end=pl.col(DAY) - 1, queries=ctx.rows, length=None, values=["n"], prefix="_en_ch_", period="first_day")
     nat = dict(by_left=[HS6, "origin_country"], by_right=["hs6", "origin_country"], values=["value"])
     tot = dict(by_left=[HS6], by_right=["hs6"], values=["value"])
     pre = dict(event_week=EVENT_WEEK, event_weeks=ctx.event_weeks, length=BEFORE)
-    lf = window_sums(lf, ctx.cum["national"], end=pl.col(WEEK) - 1, presorted=True, length=NOW, prefix="_en_nn_", **nat)
-    lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, presorted=True, length=NOW, prefix="_en_nt_", **tot)
-    lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", **pre, **nat)
-    lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", **pre, **tot)
+    lf = window_sums(lf, ctx.cum["national"], end=pl.col(WEEK) - 1, queries=ctx.rows, length=NOW, prefix="_en_nn_", **nat)
+    lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, queries=ctx.rows, length=NOW, prefix="_en_nt_", **tot)
+    lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", queries=ctx.rows, **pre, **nat)
+    lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", queries=ctx.rows, **pre, **tot)
     own = cents(pl.col("declared_value_usd"))
     inside = pl.col(WEEK) <= pl.col("_en_early_last")
-    early = pl.when(inside).then(pl.col("_en_sofar_n") + 1).otherwise(pl.col("_en_early_total").fill_null(0))
+    early = pl.when(inside).then(pl.col("_en_sofar_n") + 1).otherwise(pl.col("_en_early_total_n"))
     new_ch = pl.col("_en_first_ch").is_null() | (pl.col("_en_first_ch") >= pl.col(DAY))
     share_now = (pl.col("_en_nn_value") + own) / (pl.col("_en_nt_value") + own)
     share_before = pl.when(pl.col("_en_bt_value") > 0).then(pl.col("_en_bn_value") / pl.col("_en_bt_value"))
@@ -65,6 +62,6 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         share_before.alias("ev_origin_share_before"),
     )
     return lf.drop(
-        "_en_first_exp", "_en_first_imp", "_en_first_ch", "_en_early_last", "_en_sofar_n", "_en_early_total", "_en_ch_n",
+        "_en_first_exp", "_en_first_imp", "_en_first_ch", "_en_early_last", "_en_sofar_n", "_en_early_hist_last", "_en_early_total_n", "_en_ch_n",
         "_en_nn_value", "_en_nt_value", "_en_bn_value", "_en_bt_value",
     )

@@ -56,13 +56,18 @@ def tariffed_origin(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
     for c in countries:
         chain = chain.when(pl.col(f"_duty_{c}") == best).then(pl.lit(c))
     lf = lf.with_columns(chain.otherwise(None).alias("ev_tariffed_origin"), pl.when(best > 0).then(best).alias("ev_added_duty_tariffed"))
-    name = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
-    when_date = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Date))
-    for r in rows:  # latest first: the first match is the most recent event in force
+    # Which event (its position in ``rows``) is in force, as an integer chain: one string
+    # and one date column are then looked up once, not built branch by branch.
+    which = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int32))
+    for k, r in enumerate(rows):  # latest first: the first match is the most recent event in force
         hit = (pl.col("ev_tariffed_origin") == r["origin_country"]) & _matches(r)
-        name = name.when(hit).then(pl.lit(r["name"]))
-        when_date = when_date.when(hit).then(pl.lit(r["effective_date"], dtype=pl.Date))
-    lf = lf.with_columns(name.otherwise(None).alias("ev_event_name"), when_date.otherwise(None).alias("ev_event_date"))
+        which = which.when(hit).then(pl.lit(k, dtype=pl.Int32))
+    positions = list(range(len(rows)))
+    lf = lf.with_columns(which.otherwise(None).alias("_event_pos"))
+    lf = lf.with_columns(
+        pl.col("_event_pos").replace_strict(positions, [r["name"] for r in rows], default=None, return_dtype=pl.String).alias("ev_event_name"),
+        pl.col("_event_pos").replace_strict(positions, [r["effective_date"] for r in rows], default=None, return_dtype=pl.Date).alias("ev_event_date"),
+    ).drop("_event_pos")
     lf = lf.with_columns(week_of(pl.col("ev_event_date")).alias(EVENT_WEEK))
     return lf.drop([f"_duty_{c}" for c in countries] + [_prefix_col(p) for p in prefixes])
 
