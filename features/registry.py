@@ -46,7 +46,8 @@ REGISTRY: tuple[Feature, ...] = (
         "1 - (all component imports of the exporter in the 26 completed weeks before the arrival week) / "
         "(its declared exports in those weeks plus this line). Null when not covered by component imports.",
         ("exporter_id", "declared_value_usd", "arrival_date"), "lower", "VA_LOW_VALUE_ADDED",
-        "the exporter adds only {value:.0%} of value to what it imports",
+        "the exporter's component imports over 26 weeks are worth {ev_inputs_to_exports:.0%} of what it exported: "
+        "little or no value added",
         "Genuine manufacturing adds value to imported parts; a ratio near or below zero means the exporter "
         "re-exports what it buys.",
     ),

@@ -22,6 +22,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
             *[pl.lit(None, dtype=pl.Float64).alias(n) for n in NAMES],
             pl.lit(None, dtype=pl.Float64).alias("ev_inputs_tariffed_usd"),
             pl.lit(None, dtype=pl.Float64).alias("ev_exports_recent_usd"),
+            pl.lit(None, dtype=pl.Float64).alias("ev_inputs_to_exports"),
         )
     end = pl.col(WEEK) - 1
     tariffed = "ev_tariffed_origin"
@@ -48,5 +49,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         pl.when(covered & has_t & (in26 > 0)).then(pl.col("_va_int26_value") / in26).alias("va_tariffed_content_share"),
         pl.when(covered).then(pl.col("_va_in8_value") / CENTS).alias("ev_inputs_tariffed_usd"),
         pl.when(covered).then(ex8 / CENTS).alias("ev_exports_recent_usd"),
+        # the same ratio the other way round reads better when inputs exceed exports
+        pl.when(covered).then(in26 / ex26).alias("ev_inputs_to_exports"),
     )
     return lf.drop("_va_in8_value", "_va_ex8_value", "_va_in26_value", "_va_int26_value", "_va_ex26_value", "_va_first_input")
