@@ -147,6 +147,17 @@ REGISTRY: tuple[Feature, ...] = (
         "manufacturer {manufacturer_id} is registered in {ev_tariffed_origin}, the tariffed country",
         "A producer in the tariffed country on a line declared elsewhere is the plainest sign of re-routing.",
     ),
+    Feature(
+        "cons_exporter_foreign_marks", "consistency",
+        "Share of the exporter's lines in earlier weeks, plus this line, whose manufacturer ID or port of "
+        "lading names another country than the line's declared origin.",
+        ("exporter_id", "manufacturer_id", "port_of_lading", "origin_country", "arrival_date"), "higher",
+        "CONS_EXPORTER_MARKS",
+        "{value:.0%} of this exporter's {ev_exporter_lines:.0f} lines so far carry a manufacturer ID or loading "
+        "port outside the declared origin",
+        "A trading shell re-labelling goods lets the real maker's ID or the real port slip on some of its lines; "
+        "a genuine factory's documents agree with its origin line after line.",
+    ),
     # -- entities -------------------------------------------------------------------------
     Feature(
         "ent_exporter_age_days", "entities",

@@ -24,7 +24,7 @@ from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: The day before any real data: a state fitted on nothing is complete up to here.
 EMPTY_AS_OF = date(1, 1, 1)
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: exporter_marks table
 
 #: Name -> (key columns, integer value columns). Period columns are named ``period``
 #: (week index, or month index for ``price``); first-seen tables carry ``first_day``.
@@ -34,6 +34,8 @@ SUM_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "national": (("hs6", "origin_country"), ("value",)),
     "price": (("hs6", "origin_country"), ("n", "s1", "s2")),
     "inputs": (("importer_id", "hs6", "supplier_country"), ("value",)),
+    # lines whose manufacturer ID or loading port names another country than the declared origin
+    "exporter_marks": (("exporter_id",), ("n", "foreign")),
 }
 FIRST_TABLES: dict[str, tuple[str, ...]] = {
     "first_exporter": ("exporter_id",),
@@ -48,6 +50,19 @@ TABLE_NAMES = (*SUM_TABLES, *FIRST_TABLES)
 
 def _log_uv() -> pl.Expr:
     return (pl.col("declared_value_usd") / pl.col("weight_kg")).log()
+
+
+def mark_country(column: str) -> pl.Expr:
+    """The country a manufacturer ID or UN/LOCODE names: its first two letters (null if shorter)."""
+    code = pl.col(column).str.strip_chars().str.to_uppercase().str.slice(0, 2)
+    return pl.when(code.str.len_chars() == 2).then(code)
+
+
+def foreign_mark() -> pl.Expr:
+    """True when the manufacturer ID or the port of lading names another country than the origin."""
+    origin = pl.col("origin_country")
+    return ((mark_country("manufacturer_id") != origin).fill_null(False)
+            | (mark_country("port_of_lading") != origin).fill_null(False))
 
 
 def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
@@ -68,6 +83,7 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[s
         day_of(pl.col("arrival_date")).alias("first_day"),
         cents(pl.col("declared_value_usd")).alias("value"),
         pl.lit(1, dtype=pl.Int64).alias("n"),
+        foreign_mark().cast(pl.Int64).alias("foreign"),
         (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64).alias("s1"),
         (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64).alias("s2"),
     )

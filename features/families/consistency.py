@@ -1,14 +1,19 @@
 """Consistency: do the declared origin and the other facts on the declaration agree?
 
-Row-local (no history): country of export, the port of lading's country (UN/LOCODE's first
-two letters) and the manufacturer ID's country (a US MID starts with the ISO country code)
-against the declared origin, and the MID country against the tariffed origin.
+Row-local: country of export, the port of lading's country (UN/LOCODE's first two
+letters) and the manufacturer ID's country (a US MID starts with the ISO country code)
+against the declared origin, and the MID country against the tariffed origin. From
+history: the share of the exporter's lines so far (earlier weeks, plus this line) that
+carry such a foreign mark - a shell that lets a Chinese MID or port slip on some lines
+is suspect on all of them, while a real factory's marks agree with its origin.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import Context
+from features.families._context import WEEK, Context
+from features.families._history import window_sums
+from features.state import foreign_mark, mark_country
 
 
 def _flag(cond: pl.Expr) -> pl.Expr:
@@ -17,12 +22,12 @@ def _flag(cond: pl.Expr) -> pl.Expr:
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     origin = pl.col("origin_country")
-    lading = pl.col("port_of_lading").str.strip_chars().str.to_uppercase().str.slice(0, 2)
-    mid = pl.col("manufacturer_id").str.strip_chars().str.to_uppercase().str.slice(0, 2)
-    lading = pl.when(lading.str.len_chars() == 2).then(lading)
-    mid = pl.when(mid.str.len_chars() == 2).then(mid)
     # Countries first, compared second: each string expression then runs once.
-    lf = lf.with_columns(lading.alias("ev_lading_country"), mid.alias("ev_mid_country"))
+    lf = lf.with_columns(mark_country("port_of_lading").alias("ev_lading_country"),
+                         mark_country("manufacturer_id").alias("ev_mid_country"))
+    lf = window_sums(lf, ctx.cum["exporter_marks"], by_left=["exporter_id"], by_right=["exporter_id"],
+                     end=pl.col(WEEK) - 1, queries=ctx.rows, length=None, values=["n", "foreign"], prefix="_cs_")
+    marked = (pl.col("_cs_foreign") + foreign_mark().cast(pl.Int64)) / (pl.col("_cs_n") + 1)
     lading, mid = pl.col("ev_lading_country"), pl.col("ev_mid_country")
     return lf.with_columns(
         _flag(pl.col("export_country") != origin).alias("cons_export_country_mismatch"),
@@ -31,4 +36,6 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         pl.when(mid.is_not_null())
         .then(_flag(mid.eq_missing(pl.col("ev_tariffed_origin"))))
         .alias("cons_mid_is_tariffed_origin"),
-    )
+        marked.cast(pl.Float64).alias("cons_exporter_foreign_marks"),
+        (pl.col("_cs_n") + 1).cast(pl.Float64).alias("ev_exporter_lines"),
+    ).drop("_cs_n", "_cs_foreign")

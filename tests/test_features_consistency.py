@@ -1,0 +1,46 @@
+"""Consistency signals: documents that name another country than the declared origin."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from features.pipeline import build
+from features.schema import SHIPMENTS
+
+
+def _lines(rows: list[dict]) -> pl.LazyFrame:
+    base = {"importer_id": "US1", "hs_code": "850440", "origin_country": "VN", "export_country": "VN",
+            "declared_value_usd": 1000.0, "weight_kg": 10.0, "port_of_lading": "VNSGN", "manufacturer_id": "VNABC1HAN"}
+    frame = pl.DataFrame([{**base, **r} for r in rows])
+    return frame.with_columns(
+        pl.lit(None, dtype=t).alias(n) for n, t in SHIPMENTS.schema.items() if n not in frame.columns
+    ).select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy()
+
+
+def _marks(rows: list[dict]) -> dict[str, float]:
+    out = build(_lines(rows)).collect()
+    return dict(zip(out["shipment_id"], out["cons_exporter_foreign_marks"]))
+
+
+def test_exporter_foreign_marks_carry_over_to_its_clean_later_lines():
+    d = dt.date(2025, 3, 3)  # a Monday: weeks are Monday-based
+    marks = _marks([
+        {"shipment_id": "a", "exporter_id": "SHELL", "arrival_date": d, "manufacturer_id": "CNXYZ9SHE"},
+        {"shipment_id": "b", "exporter_id": "SHELL", "arrival_date": d + dt.timedelta(days=7)},
+        {"shipment_id": "c", "exporter_id": "SHELL", "arrival_date": d + dt.timedelta(days=14), "port_of_lading": "CNSHA"},
+        {"shipment_id": "f", "exporter_id": "FACTORY", "arrival_date": d + dt.timedelta(days=14)},
+    ])
+    assert marks["a"] == 1.0  # its own Chinese MID counts
+    assert marks["b"] == 0.5  # a clean line after one marked line
+    assert abs(marks["c"] - 2 / 3) < 1e-12
+    assert marks["f"] == 0.0
+
+
+def test_exporter_foreign_marks_ignore_lines_of_the_same_week():
+    d = dt.date(2025, 3, 3)
+    marks = _marks([
+        {"shipment_id": "a", "exporter_id": "SHELL", "arrival_date": d, "manufacturer_id": "CNXYZ9SHE"},
+        {"shipment_id": "b", "exporter_id": "SHELL", "arrival_date": d + dt.timedelta(days=2)},
+    ])
+    assert marks["b"] == 0.0  # point-in-time: the week is not complete when b arrives
