@@ -39,6 +39,14 @@ from numba import prange
 _LEAF = -1
 
 
+@numba.njit(inline="always", cache=True, nogil=True)
+def _child(x, node, left, right, threshold, missing_left):
+    """sklearn's split rule: ``x <= threshold`` goes left; NaN follows ``missing_go_to_left``."""
+    if np.isnan(x):
+        return left[node] if missing_left[node] else right[node]
+    return left[node] if np.float64(x) <= threshold[node] else right[node]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _path_sums(X, roots, left, right, feature, threshold, missing_left, leaf_value):
     """Sum over trees of each row's leaf value (sklearn's ``depths`` before scaling)."""
@@ -50,13 +58,7 @@ def _path_sums(X, roots, left, right, feature, threshold, missing_left, leaf_val
         for t in range(n_trees):
             node = roots[t]
             while left[node] != _LEAF:
-                x = X[i, feature[node]]
-                if np.isnan(x):
-                    node = left[node] if missing_left[node] else right[node]
-                elif np.float64(x) <= threshold[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
+                node = _child(X[i, feature[node]], node, left, right, threshold, missing_left)
             total += leaf_value[node]
         out[i] = total
     return out
@@ -115,26 +117,14 @@ def _path_credit(X, roots, left, right, feature, threshold, missing_left, leaf_v
             # First walk: find the leaf, hence the path length that weights every split.
             node = roots[t]
             while left[node] != _LEAF:
-                x = X[i, feature[node]]
-                if np.isnan(x):
-                    node = left[node] if missing_left[node] else right[node]
-                elif np.float64(x) <= threshold[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
+                node = _child(X[i, feature[node]], node, left, right, threshold, missing_left)
             # leaf_value = depth + c(n) - 1 >= 0; +1 gives the path length (>= 1).
             weight = 1.0 / (leaf_value[node] + 1.0)
             # Second walk: credit each split's feature with the isolation it achieved.
             node = roots[t]
             while left[node] != _LEAF:
                 f = feature[node]
-                x = X[i, f]
-                if np.isnan(x):
-                    child = left[node] if missing_left[node] else right[node]
-                elif np.float64(x) <= threshold[node]:
-                    child = left[node]
-                else:
-                    child = right[node]
+                child = _child(X[i, f], node, left, right, threshold, missing_left)
                 out[i, f] += weight * (log_n[node] - log_n[child])
                 node = child
         total = 0.0
