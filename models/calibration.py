@@ -56,10 +56,15 @@ class Calibration:
         return np.clip(np.where(a < values[0], 0.0, risk), 0.0, 100.0)  # below every training row
 
 
-def rank_order(anomaly: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
-    """Row indices from most to least anomalous; ties by id (ascending), then input order."""
+def rank_order(anomaly: np.ndarray, ids: np.ndarray | pl.Series | None = None) -> np.ndarray:
+    """Row indices from most to least anomalous; ties by id (ascending), then input order.
+
+    ``ids`` may be a Polars Series: millions of ids then never become Python strings.
+    """
     a = np.asarray(anomaly, dtype=np.float64)
-    keys = {"a": a} if ids is None else {"a": a, "id": pl.Series(np.asarray(ids), dtype=pl.String)}
+    if ids is not None and not isinstance(ids, pl.Series):
+        ids = pl.Series(np.asarray(ids), dtype=pl.String)
+    keys = {"a": a} if ids is None else {"a": a, "id": ids.cast(pl.String)}
     # Polars sorts strings natively (numpy would need np.unique over Python objects: 10x slower)
     order = pl.DataFrame(keys).select(
         pl.arg_sort_by(list(keys), descending=[True] + [False] * (len(keys) - 1), maintain_order=True)
@@ -85,7 +90,7 @@ def flag_count(n: int, *, budget: float | None = None, top: int | None = None) -
 def rank_and_flag(
     anomaly: np.ndarray,
     threshold: float,
-    ids: np.ndarray | None = None,
+    ids: np.ndarray | pl.Series | None = None,
     *,
     budget: float | None = None,
     top: int | None = None,

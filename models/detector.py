@@ -122,7 +122,113 @@ class Detector:
         X = self.preprocess.transform_raw(raw)
         return self.anomaly(X), X
 
-    # -- the scored output --------------------------------------------------------------
+    # -- the scored output, step by step ------------------------------------------------
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns of a feature frame that :meth:`components` reads (features, ranker extras)."""
+        extra = [] if self.ranker is None else [*self.ranker.extra_numeric, *self.ranker.extra_categorical]
+        return list(dict.fromkeys([*self.feature_names, *extra]))
+
+    def score_parts(self, frame: pl.DataFrame, chunk_rows: int = CHUNK_ROWS) -> dict[str, np.ndarray]:
+        """:meth:`components` of every row, computed ``chunk_rows`` at a time (one chunk's matrix in memory)."""
+        n = frame.height
+        raw_matrix(frame.head(0), self.feature_names)  # fail on missing columns before any work
+        if n == 0:
+            return self.components(frame)
+        parts: dict[str, np.ndarray] = {}
+        for start in range(0, n, chunk_rows):
+            chunk = self.components(frame.slice(start, chunk_rows))
+            for key, values in chunk.items():
+                parts.setdefault(key, np.empty(n, dtype=np.float64))[start : start + values.size] = values
+        return parts
+
+    def rank(
+        self,
+        parts: Mapping[str, np.ndarray],
+        ids: np.ndarray | pl.Series | None,
+        *,
+        budget: float | None = None,
+        top: int | None = None,
+        explore: float = 0.0,
+    ) -> dict[str, np.ndarray]:
+        """Risk score, rank and flags of a whole file from its concatenated :meth:`components`.
+
+        Needs every row at once (ranks and budgets are file-wide) but only the score
+        arrays and ``ids`` (``shipment_id`` as strings, ties broken by it). Returns, in
+        input order, ``risk_score``, ``risk_rank``, ``flagged`` and, with a ranker,
+        ``forest_score``, ``ranker_score`` and ``explore`` (see :meth:`score`).
+        """
+        priority = parts["priority"]
+        rank, flagged = rank_and_flag(priority, self.threshold, ids, budget=budget, top=top)
+        out = {"risk_score": self.calibration.risk_score(priority)}
+        if self.ranker is not None:
+            from models.ranker import explore_flags
+
+            flagged, explored = explore_flags(flagged, rank, parts["forest_score"], parts["ranker_score"], explore)
+            out |= {"forest_score": parts["forest_score"], "ranker_score": parts["ranker_score"], "explore": explored}
+        return out | {"risk_rank": rank, "flagged": flagged}
+
+    def explain(self, rows: pl.DataFrame, parts: Mapping[str, np.ndarray]) -> pl.DataFrame:
+        """``reason_codes`` and ``reasons`` of ``rows`` (meant for flagged rows only), in row order.
+
+        ``parts`` holds the rows' own :meth:`components` (and ``explore`` from
+        :meth:`rank` when the detector has a ranker): a flag the ranker drives is
+        explained by the ranker's attribution, explored and forest-driven flags by the
+        forest's.
+        """
+        if rows.height == 0:
+            return pl.DataFrame(schema={REASON_CODES: pl.String, REASONS: pl.String})
+        raw = raw_matrix(rows, self.feature_names)
+        X = self.preprocess.transform_raw(raw)
+        credit = self.excess_credit(X)
+        if self.ranker is not None:
+            from models.ranker import ranker_driven
+
+            own = ranker_driven(parts["forest_score"], parts["ranker_score"])
+            if "explore" in parts:
+                own &= ~np.asarray(parts["explore"], dtype=bool)
+            if own.any():
+                r = self.ranker
+                Xr = r.matrix(rows.filter(pl.Series(own)), parts["anomaly"][own])
+                credit[own] = r.contributions(Xr)[:, : len(self.feature_names)]
+        picks = pick_reasons(credit, self.preprocess.suspicious_side(raw))
+        return render_reasons(rows, picks, self.feature_names)
+
+    def output_columns(self, columns: Sequence[str]) -> list[pl.Expr]:
+        """Expressions giving the scored output's columns, in order, from a frame holding
+        a feature frame's ``columns`` beside the score columns (:meth:`rank` + reasons +
+        model name and version): ``shipment_id``, the scores, the other input columns,
+        each feature as ``f_<name>``, the evidence. Works on a LazyFrame as on a DataFrame.
+        """
+        features = set(self.feature_names)
+        evidence = [c for c in columns if c.startswith(EVIDENCE_PREFIX)]
+        reserved = {*SCORE_COLUMNS, *COMPONENT_COLUMNS}
+        inputs = [c for c in columns if c not in features and c not in evidence and c not in reserved]
+        scores = ["risk_score", *(COMPONENT_COLUMNS if self.ranker is not None else ()), "risk_rank", "flagged",
+                  REASON_CODES, REASONS, "model_name", "model_version"]
+        return [
+            *(pl.col(c) for c in inputs if c == ID),
+            *(pl.col(c) for c in scores),
+            *(pl.col(c) for c in inputs if c != ID),
+            *(pl.col(name).alias(FEATURE_PREFIX + name) for name in self.feature_names),
+            *(pl.col(c) for c in evidence),
+        ]
+
+    def score_frame(
+        self, ranking: Mapping[str, np.ndarray], codes: Sequence | None, texts: Sequence | None,
+        model_name: str, model_version: str,
+    ) -> pl.DataFrame:
+        """The score columns as a frame (one row per ranked row); ``codes``/``texts`` None = no reasons."""
+        n = ranking["risk_rank"].size
+        columns = {name: ranking[name] for name in ("risk_score", *COMPONENT_COLUMNS, "risk_rank", "flagged") if name in ranking}
+        return pl.DataFrame(
+            {
+                **columns,
+                REASON_CODES: pl.Series(codes if codes is not None else [None] * n, dtype=pl.String),
+                REASONS: pl.Series(texts if texts is not None else [None] * n, dtype=pl.String),
+            }
+        ).with_columns(model_name=pl.lit(model_name, pl.String), model_version=pl.lit(model_version, pl.String))
+
     def score(
         self,
         frame: pl.DataFrame,
@@ -147,78 +253,29 @@ class Detector:
         ``explore`` column: ``explore`` (a share of the flags, e.g. 0.1) hands that share
         of the flags to the forest's most unusual rows the ranker does not rank high
         (:func:`models.ranker.explore_flags`). Without a ranker ``explore`` does nothing.
+
+        The steps (:meth:`score_parts`, :meth:`rank`, :meth:`explain`,
+        :meth:`score_frame`, :meth:`output_columns`) are what ``detector.jobs.score``
+        runs over files larger than memory.
         """
         n = frame.height
-        raw_matrix(frame.head(0), self.feature_names)  # fail on missing columns before any work
-        parts: dict[str, np.ndarray] = {}
-        for start in range(0, n, chunk_rows):
-            chunk = self.components(frame.slice(start, chunk_rows))
-            for key, values in chunk.items():
-                parts.setdefault(key, np.empty(n, dtype=np.float64))[start : start + values.size] = values
-        if n == 0:
-            parts = self.components(frame)
-        priority = parts["priority"]
-        ids = frame.get_column(ID).cast(pl.String).fill_null("").to_numpy() if ID in frame.columns else None
-        rank, flagged = rank_and_flag(priority, self.threshold, ids, budget=budget, top=top)
-        explored = np.zeros(n, dtype=bool)
-        if self.ranker is not None:
-            from models.ranker import explore_flags
-
-            flagged, explored = explore_flags(flagged, rank, parts["forest_score"], parts["ranker_score"], explore)
-
-        explained = np.flatnonzero(flagged)
+        parts = self.score_parts(frame, chunk_rows)
+        ids = frame.get_column(ID).cast(pl.String).fill_null("") if ID in frame.columns else None
+        ranking = self.rank(parts, ids, budget=budget, top=top, explore=explore)
+        explained = np.flatnonzero(ranking["flagged"])
         codes = np.full(n, None, dtype=object)
         texts = np.full(n, None, dtype=object)
         if explained.size:
-            rows = frame[explained]
-            raw = raw_matrix(rows, self.feature_names)
-            X = self.preprocess.transform_raw(raw)
-            credit = self.excess_credit(X)
-            if self.ranker is not None:
-                from models.ranker import ranker_driven
-
-                # A flag the ranker drives is explained by the ranker's own attribution;
-                # explored flags and forest-driven ones by the forest's.
-                own = ranker_driven(parts["forest_score"][explained], parts["ranker_score"][explained])
-                own &= ~explored[explained]
-                if own.any():
-                    r = self.ranker
-                    Xr = r.matrix(rows.filter(pl.Series(own)), parts["anomaly"][explained][own])
-                    credit[own] = r.contributions(Xr)[:, : len(self.feature_names)]
-            picks = pick_reasons(credit, self.preprocess.suspicious_side(raw))
-            rendered = render_reasons(rows, picks, self.feature_names)
+            own = {k: v[explained] for k, v in parts.items()}
+            if "explore" in ranking:
+                own["explore"] = ranking["explore"][explained]
+            rendered = self.explain(frame[explained], own)
             codes[explained] = rendered.get_column(REASON_CODES).to_numpy()
             texts[explained] = rendered.get_column(REASONS).to_numpy()
-
-        features = set(self.feature_names)
-        evidence = [c for c in frame.columns if c.startswith(EVIDENCE_PREFIX)]
-        reserved = (*SCORE_COLUMNS, *COMPONENT_COLUMNS)
-        inputs = [c for c in frame.columns if c not in features and c not in evidence and c not in reserved]
-        components = {}
-        if self.ranker is not None:
-            components = {"forest_score": parts["forest_score"], "ranker_score": parts["ranker_score"], "explore": explored}
-        scored = pl.DataFrame(
-            {
-                "risk_score": self.calibration.risk_score(priority),
-                **components,
-                "risk_rank": rank,
-                "flagged": flagged,
-                REASON_CODES: pl.Series(codes.tolist(), dtype=pl.String),
-                REASONS: pl.Series(texts.tolist(), dtype=pl.String),
-            }
-        ).with_columns(model_name=pl.lit(model_name, pl.String), model_version=pl.lit(model_version, pl.String))
-        lead = [c for c in inputs if c == ID]
-        out = pl.concat(
-            [
-                frame.select(lead),
-                scored,
-                frame.select(c for c in inputs if c != ID),
-                frame.select(pl.col(name).alias(FEATURE_PREFIX + name) for name in self.feature_names),
-                frame.select(evidence),
-            ],
-            how="horizontal",
-        )
-        return out.sort("risk_rank")
+        scores = self.score_frame(ranking, codes.tolist(), texts.tolist(), model_name, model_version)
+        dropped = [c for c in frame.columns if c in scores.columns]  # reserved names are replaced
+        out = pl.concat([frame.drop(dropped), scores], how="horizontal")
+        return out.select(self.output_columns(frame.columns)).sort("risk_rank")
 
 
 def fit(

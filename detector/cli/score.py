@@ -47,10 +47,10 @@ def score(
 
     if budget is not None and top is not None:
         raise InputError("give --budget or --top, not both")
-    with err_console.status("loading model") as status:
-        loaded = resolve(model, Settings.from_env())
+    settings = Settings.from_env()
+    with err_console.status("reading shipments and loading the model") as status:
         result = run_score(
-            [Path(s) for s in shipments], output, model=loaded,
+            [Path(s) for s in shipments], output, model=lambda: resolve(model, settings),
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,

@@ -19,7 +19,7 @@ import codecs
 import glob
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -292,6 +292,87 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
         missing_optional=[c for c in table.names if c not in found and c not in table.required],
         reject_examples=reject_examples,
     )
+
+
+def load_spilled(
+    paths: Sequence[str | Path], table: Table, spill_dir: str | Path, *, mapping: Mapping | None = None,
+    in_memory_bytes: int = 0,
+) -> tuple[Loaded, pl.LazyFrame]:
+    """:func:`load` under a memory bound, for files larger than memory (``waypoint score``).
+
+    The same plans and checks, but the checked rows are streamed to Parquet in
+    ``spill_dir`` instead of collected; only the key column (for the duplicate check)
+    and the rejects are held in memory. Returns the :class:`Loaded` (its ``valid`` is
+    empty, with the valid rows' schema) and the valid rows as a LazyFrame
+    (``rows_read - rejects.height`` rows, in file order). Files of at most
+    ``in_memory_bytes`` in all are read by :func:`load` in memory (the same rows, twice
+    as fast: no spill to write and read back).
+    """
+    files = resolve(paths)
+    if sum(f.stat().st_size for f in files) <= in_memory_bytes:
+        loaded = load(files, table, mapping=mapping)
+        return replace(loaded, valid=loaded.valid.clear()), loaded.valid.lazy()
+    problems: list[str] = []
+    plans = [_plan_file(i, f, table, mapping, problems) for i, f in enumerate(files)]
+    if problems:
+        raise InputError(
+            f"{table.name}: " + " | ".join(problems),
+            hint="rename the columns to the contract (see DATA_CONTRACT.md) or pass --mapping FILE.toml",
+        )
+    plans = [p for p in plans if p is not None]
+    checks: dict[str, v.Check] = {}
+    for p in plans:
+        checks.update({c.flag: c for c in p.checks})
+    extras = list(dict.fromkeys(x for p in plans for x in p.extras))
+    checked = Path(spill_dir) / f"{table.name}.checked.parquet"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        utf8 = {i: pool.submit(_is_utf8, f) for i, f in enumerate(files) if f.suffix.lower() in _CSV}
+        try:
+            pl.concat([p.lf for p in plans], how="diagonal_relaxed").sink_parquet(checked, compression="lz4")
+        except pl.exceptions.PolarsError as exc:
+            names = ", ".join(str(f) for f in files)
+            raise InputError(
+                f"{names}: cannot read the file(s): {str(exc).splitlines()[0]}",
+                hint="is it a UTF-8 CSV with a header row, or a Parquet file?",
+            ) from None
+        not_utf8 = [i for i, done in utf8.items() if not done.result()]
+    scan = pl.scan_parquet(checked).with_row_index("_i")
+    if not_utf8:
+        in_file = pl.col("_file").is_in(not_utf8)
+        enc = [v.encoding_check(c, c.removeprefix(SRC_PREFIX)) for c, d in scan.collect_schema().items()
+               if c.startswith(SRC_PREFIX) and d == pl.String]
+        checks.update({c.flag: c for c in enc})
+        scan = scan.with_columns((in_file & c.bad).fill_null(False).alias(c.flag) for c in enc)
+
+    per_file = dict(scan.group_by("_file").len().collect().iter_rows())
+    empty = [str(f) for i, f in enumerate(files) if not per_file.get(i)]
+    if empty:
+        raise InputError(f"{', '.join(empty)}: no data rows (header only)", hint="the file needs at least one data row")
+    if table.key:
+        dup = v.duplicate_check(table.key)
+        checks[dup.flag] = dup
+        # Only the key column is held: the rows it repeats on are few, their numbers mark them.
+        repeated = _duplicates(pl.scan_parquet(checked).select(table.key).collect().to_series()).arg_true()
+        scan = scan.with_columns(pl.col("_i").cast(repeated.dtype).is_in(pl.lit(repeated).implode()).alias(dup.flag))
+    ok = v.ok_expr(list(checks))
+    valid_path = Path(spill_dir) / f"{table.name}.valid.parquet"
+    scan.filter(ok).select(*table.names, *extras, "_source", "_line").sink_parquet(valid_path, compression="lz4")
+    rejects, reject_counts, reject_examples = _rejects(scan.filter(~ok).drop("_i").collect(), checks)
+    valid = pl.scan_parquet(valid_path)
+    found = sorted({c for p in plans for c in p.found}, key=table.names.index)
+    loaded = Loaded(
+        table=table,
+        valid=pl.DataFrame(schema=valid.collect_schema()),
+        rejects=rejects,
+        rows_read=sum(per_file.values()),
+        reject_counts=reject_counts,
+        files=files,
+        extra_columns=list(dict.fromkeys(n for p in plans for n in p.unused)),
+        found=found,
+        missing_optional=[c for c in table.names if c not in found and c not in table.required],
+        reject_examples=reject_examples,
+    )
+    return loaded, valid
 
 
 #: The tariff-event table that ships with waypoint, used when no events file is given.
