@@ -206,11 +206,12 @@ def load(path: str | Path) -> Detector:
         from features.state import ReferenceState
 
         try:
-            state = ReferenceState.from_dir(root / STATE_DIR)
+            # verify() has checked every state file against the manifest's SHA-256 already
+            state = ReferenceState.from_dir(root / STATE_DIR, verify=False)
         except (ValueError, OSError) as exc:
             raise ArtifactError(f"{root / STATE_DIR}: {exc}") from None
-        # from_dir has checked the content against the digest in state.json: compare that one
-        # rather than hashing the whole state a second time
+        # the files are the ones the manifest lists; their state.json must name the digest the
+        # model recorded at training
         stored = json.loads((root / STATE_DIR / "state.json").read_text()).get("digest")
         if meta.get("state_digest") and stored != meta["state_digest"]:
             raise ArtifactError(f"{root / STATE_DIR}: reference state is not the one the model was trained with")
