@@ -85,7 +85,7 @@ def floor(files: dict[str, Path], out: Path) -> dict[str, float]:
     from detector.config import Settings
     from detector.jobs.modelref import resolve
 
-    forest = resolve("bench@champion", Settings.from_env({"WAYPOINT_HOME": str(files["home"])})).detector.forest
+    forest = resolve("bench@champion", Settings.from_env({"WAYPOINT_HOME": str(files["home"])})).detector.sklearn_forest()
     t = time.perf_counter()
     frame = pl.read_csv(files["score"])
     read = time.perf_counter() - t

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = 1
 MANIFEST = "manifest.json"
 FOREST = "forest.skops"
+#: The forest's flat arrays (``np.savez``, loaded with ``allow_pickle=False``): scoring
+#: needs only these, so loading a model for scoring skips skops and scikit-learn's import.
+FLAT = "flat.npz"
 RANKER = "ranker.skops"
 META = "detector.json"
 STATE_DIR = "state"
@@ -52,7 +55,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 #: Detector fields kept outside detector.json: the forest and state have their own
 #: files, ``flat`` is derived from the forest on load.
-_NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat", "ranker")
+_NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat", "ranker", "forest_source")
 _RANKER_NOT_IN_JSON = ("model", "calibration", "forest_calibration")
 
 
@@ -128,7 +131,9 @@ def save(detector: Detector, path: str | Path) -> Path:
     if root.exists() and any(root.iterdir()):
         raise ArtifactError(f"{root}: directory is not empty; a saved detector needs its own directory")
     root.mkdir(parents=True, exist_ok=True)
-    sio.dump(detector.forest, root / FOREST)
+    sio.dump(detector.sklearn_forest(), root / FOREST)
+    flat = {f.name: getattr(detector.flat, f.name) for f in dataclasses.fields(detector.flat)}
+    np.savez(root / FLAT, **{k: v for k, v in flat.items() if isinstance(v, np.ndarray)})
     meta = {
         "format": ARTIFACT_FORMAT,
         # Every field of the Detector except the forest (skops), the state (Parquet)
@@ -137,6 +142,7 @@ def save(detector: Detector, path: str | Path) -> Path:
         "preprocess": _data_fields(detector.preprocess),
         "calibration": _data_fields(detector.calibration),
         "state_digest": detector.state.digest() if detector.state is not None else None,
+        "flat": {k: v for k, v in flat.items() if not isinstance(v, np.ndarray)},
     }
     if detector.ranker is not None:
         ranker = detector.ranker
@@ -185,8 +191,6 @@ def verify(path: str | Path) -> dict[str, str]:
 
 def load(path: str | Path) -> Detector:
     """Verify and read a detector saved by :func:`save`."""
-    import skops.io as sio
-
     from models.calibration import Calibration
     from models.detector import Detector
     from models.preprocess import Preprocessor
@@ -196,10 +200,11 @@ def load(path: str | Path) -> Detector:
     meta = json.loads((root / META).read_text())
     fields = _decode(meta["detector"])
     check_contract(fields.get("contract_version", "?"), where=f"the model in {root}")
-    try:
-        forest = sio.load(root / FOREST, trusted=list(TRUSTED_TYPES))
-    except Exception as exc:  # skops raises several types for untrusted or broken content
-        raise ArtifactError(f"{root / FOREST}: cannot load the forest ({type(exc).__name__}: {exc})") from None
+    if (root / FLAT).exists() and "flat" in meta:
+        # verify() has checked the bytes of both files; the sklearn forest loads on first use
+        forest, flat, source = None, _load_flat(root, meta["flat"]), lambda: _load_forest(root)
+    else:
+        forest, flat, source = _load_forest(root), None, None
     ranker = _load_ranker(root, meta) if "ranker" in meta else None
     state = None
     if (root / STATE_DIR).is_dir():
@@ -218,6 +223,8 @@ def load(path: str | Path) -> Detector:
     try:
         return Detector(
             forest=forest,
+            flat=flat,
+            forest_source=source,
             preprocess=Preprocessor(**_decode(meta["preprocess"])),
             calibration=Calibration(**_decode(meta["calibration"])),
             state=state,
@@ -229,6 +236,22 @@ def load(path: str | Path) -> Detector:
             f"{root / META}: saved by another waypoint version ({exc})",
             hint="load it with the waypoint version that trained it, or retrain",
         ) from None
+
+
+def _load_forest(root: Path):
+    import skops.io as sio
+
+    try:
+        return sio.load(root / FOREST, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # skops raises several types for untrusted or broken content
+        raise ArtifactError(f"{root / FOREST}: cannot load the forest ({type(exc).__name__}: {exc})") from None
+
+
+def _load_flat(root: Path, scalars: dict):
+    from models.fast_forest import FlatForest
+
+    with np.load(root / FLAT, allow_pickle=False) as arrays:
+        return FlatForest(**{name: arrays[name] for name in arrays.files}, **scalars)
 
 
 def _load_ranker(root: Path, meta: dict):

@@ -18,7 +18,7 @@ flags the ranker drives are explained by the ranker's own attribution.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,7 @@ def _span(features: pl.DataFrame) -> tuple[str, str] | None:
 class Detector:
     """A fitted transshipment detector; plain data apart from the sklearn forest."""
 
-    forest: IsolationForest
+    forest: IsolationForest | None  # None when loaded for scoring: see sklearn_forest()
     preprocess: Preprocessor
     calibration: Calibration
     threshold: float  # anomaly score above which a row is flagged without budget/top
@@ -83,10 +83,18 @@ class Detector:
     flat: FlatForest | None = field(default=None, repr=False)  # derived from forest
     # Supervised ranker trained on known outcomes (models.ranker); None = the forest alone.
     ranker: Ranker | None = field(default=None, repr=False)
+    # Loads the sklearn forest on demand (a saved model scores from ``flat`` alone).
+    forest_source: Callable[[], IsolationForest] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.flat is None:
-            self.flat = FlatForest.from_sklearn(self.forest)
+            self.flat = FlatForest.from_sklearn(self.sklearn_forest())
+
+    def sklearn_forest(self) -> IsolationForest:
+        """The fitted sklearn forest, loaded from its artifact on first use if needed."""
+        if self.forest is None and self.forest_source is not None:
+            self.forest = self.forest_source()
+        return self.forest
 
     # -- scores ---------------------------------------------------------------------
     def anomaly(self, X: np.ndarray) -> np.ndarray:

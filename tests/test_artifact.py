@@ -45,8 +45,26 @@ def test_saved_detector_scores_exactly_like_the_original(detector, frame, tmp_pa
 def test_saved_detector_holds_no_pickle_and_lists_every_file(detector, tmp_path):
     root = artifact.save(detector, tmp_path / "det")
     manifest = json.loads((root / artifact.MANIFEST).read_text())
-    assert set(manifest["files"]) == {artifact.FOREST, artifact.META}
+    assert set(manifest["files"]) == {artifact.FOREST, artifact.FLAT, artifact.META}
     assert not list(root.rglob("*.pkl")) and not list(root.rglob("*.pickle"))
+
+
+def test_loaded_detector_scores_from_flat_arrays_and_loads_the_forest_only_on_demand(detector, tmp_path):
+    root = artifact.save(detector, tmp_path / "det")
+    loaded = artifact.load(root)
+    assert loaded.forest is None  # scoring needs neither skops nor scikit-learn
+    X = np.random.default_rng(0).normal(size=(50, len(detector.feature_names))).astype(np.float32)
+    assert np.array_equal(loaded.anomaly(X), detector.anomaly(X))
+    assert np.array_equal(loaded.sklearn_forest().score_samples(X), detector.forest.score_samples(X))
+
+
+def test_tampered_flat_arrays_are_refused(detector, tmp_path):
+    root = artifact.save(detector, tmp_path / "det")
+    data = bytearray((root / artifact.FLAT).read_bytes())
+    data[-40] ^= 0xFF
+    (root / artifact.FLAT).write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"flat\.npz"):
+        artifact.load(root)
 
 
 def test_tampered_metadata_is_refused_naming_the_file(detector, tmp_path):
