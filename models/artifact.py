@@ -201,8 +201,10 @@ def load(path: str | Path) -> Detector:
     fields = _decode(meta["detector"])
     check_contract(fields.get("contract_version", "?"), where=f"the model in {root}")
     if (root / FLAT).exists() and "flat" in meta:
-        # verify() has checked the bytes of both files; the sklearn forest loads on first use
-        forest, flat, source = None, _load_flat(root, meta["flat"]), lambda: _load_forest(root)
+        # verify() has checked the bytes of both files. The forest's bytes are read now (the
+        # directory may be a temporary download) and parsed by skops only on first use.
+        data = (root / FOREST).read_bytes()
+        forest, flat, source = None, _load_flat(root, meta["flat"]), lambda: _load_forest(root, data)
     else:
         forest, flat, source = _load_forest(root), None, None
     ranker = _load_ranker(root, meta) if "ranker" in meta else None
@@ -238,10 +240,12 @@ def load(path: str | Path) -> Detector:
         ) from None
 
 
-def _load_forest(root: Path):
+def _load_forest(root: Path, data: bytes | None = None):
     import skops.io as sio
 
     try:
+        if data is not None:
+            return sio.loads(data, trusted=list(TRUSTED_TYPES))
         return sio.load(root / FOREST, trusted=list(TRUSTED_TYPES))
     except Exception as exc:  # skops raises several types for untrusted or broken content
         raise ArtifactError(f"{root / FOREST}: cannot load the forest ({type(exc).__name__}: {exc})") from None

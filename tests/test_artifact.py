@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import shutil
+
 import numpy as np
 import polars as pl
 import pytest
@@ -53,6 +55,7 @@ def test_loaded_detector_scores_from_flat_arrays_and_loads_the_forest_only_on_de
     root = artifact.save(detector, tmp_path / "det")
     loaded = artifact.load(root)
     assert loaded.forest is None  # scoring needs neither skops nor scikit-learn
+    shutil.rmtree(root)  # a model downloaded from MLflow lives in a temporary directory
     X = np.random.default_rng(0).normal(size=(50, len(detector.feature_names))).astype(np.float32)
     assert np.array_equal(loaded.anomaly(X), detector.anomaly(X))
     assert np.array_equal(loaded.sklearn_forest().score_samples(X), detector.forest.score_samples(X))
