@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
