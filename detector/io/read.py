@@ -235,6 +235,24 @@ def _rejects(bad: pl.DataFrame, checks: dict[str, v.Check]) -> tuple[pl.DataFram
     return rejects, counts, reject_examples
 
 
+def _plans(files: list[Path], table: Table, mapping: Mapping | None):
+    """Each file's read plan, the row checks they use and the extra columns, or one
+    InputError naming every schema problem of every file at once."""
+    problems: list[str] = []
+    plans = [_plan_file(i, f, table, mapping, problems) for i, f in enumerate(files)]
+    if problems:
+        raise InputError(
+            f"{table.name}: " + " | ".join(problems),
+            hint="rename the columns to the contract (see docs/data-contract.md) or pass --mapping FILE.toml",
+        )
+    plans = [p for p in plans if p is not None]
+    checks: dict[str, v.Check] = {}
+    for p in plans:
+        checks.update({c.flag: c for c in p.checks})
+    extras = list(dict.fromkeys(x for p in plans for x in p.extras))
+    return plans, checks, extras
+
+
 def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None = None) -> Loaded:
     """Read, map and validate ``paths`` as ``table``; split valid rows from rejects.
 
@@ -242,18 +260,7 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     header-only file, and — all at once — every missing required or mistyped column.
     """
     files = resolve(paths)
-    problems: list[str] = []
-    plans = [_plan_file(i, f, table, mapping, problems) for i, f in enumerate(files)]
-    if problems:
-        raise InputError(
-            f"{table.name}: " + " | ".join(problems),
-            hint="rename the columns to the contract (see DATA_CONTRACT.md) or pass --mapping FILE.toml",
-        )
-    plans = [p for p in plans if p is not None]
-    checks: dict[str, v.Check] = {}
-    for p in plans:
-        checks.update({c.flag: c for c in p.checks})
-    extras = list(dict.fromkeys(x for p in plans for x in p.extras))
+    plans, checks, extras = _plans(files, table, mapping)
     # One pass: every per-row rule runs in the (parallel) engine; the split into valid
     # rows and rejects, and the cross-file duplicate check, run on the collected frame.
     # The UTF-8 test of each CSV runs in a thread while Polars (which releases the GIL)
@@ -312,18 +319,7 @@ def load_spilled(
     if sum(f.stat().st_size for f in files) <= in_memory_bytes:
         loaded = load(files, table, mapping=mapping)
         return replace(loaded, valid=loaded.valid.clear()), loaded.valid.lazy()
-    problems: list[str] = []
-    plans = [_plan_file(i, f, table, mapping, problems) for i, f in enumerate(files)]
-    if problems:
-        raise InputError(
-            f"{table.name}: " + " | ".join(problems),
-            hint="rename the columns to the contract (see DATA_CONTRACT.md) or pass --mapping FILE.toml",
-        )
-    plans = [p for p in plans if p is not None]
-    checks: dict[str, v.Check] = {}
-    for p in plans:
-        checks.update({c.flag: c for c in p.checks})
-    extras = list(dict.fromkeys(x for p in plans for x in p.extras))
+    plans, checks, extras = _plans(files, table, mapping)
     checked = Path(spill_dir) / f"{table.name}.checked.parquet"
     with ThreadPoolExecutor(max_workers=1) as pool:
         utf8 = {i: pool.submit(_is_utf8, f) for i, f in enumerate(files) if f.suffix.lower() in _CSV}
