@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -98,20 +99,19 @@ class Preprocessor:
         return self.transform_raw(raw_matrix(frame, self.feature_names))
 
     def transform_raw(self, raw: np.ndarray) -> np.ndarray:
-        """:meth:`transform` on a matrix from :func:`raw_matrix` (avoids converting twice)."""
+        """:meth:`transform` on a matrix from :func:`raw_matrix` (avoids converting twice).
+
+        Unknown (NaN) -> the training median; ±inf -> the training max/min (a new finite
+        extreme at scoring time stays as it is); then the harmless side is clipped at the
+        median; then optional robust scaling. One compiled pass over the rows: the numpy
+        version of the same steps cost about a second per million rows in temporaries.
+        """
         self._check_fitted()
-        x = np.where(np.isnan(raw), self.median_, raw)
-        # Only ±inf is replaced; a new finite extreme at scoring time stays as it is.
-        x = np.where(np.isposinf(x), self.high_, np.where(np.isneginf(x), self.low_, x))
-        for j, name in enumerate(self.feature_names):
-            d = self.direction(name)
-            if d == HIGHER:
-                x[:, j] = np.maximum(x[:, j], self.median_[j])
-            elif d == LOWER:
-                x[:, j] = np.minimum(x[:, j], self.median_[j])
-        if self.scale:
-            x = (x - self.median_) / self.iqr_
-        return np.ascontiguousarray(x, dtype=np.float32)
+        clip = np.array([{HIGHER: 1, LOWER: -1}.get(self.direction(n), 0) for n in self.feature_names], dtype=np.int8)
+        raw = np.ascontiguousarray(raw, dtype=np.float64)
+        return _transform(raw, np.asarray(self.median_, dtype=np.float64), np.asarray(self.low_, dtype=np.float64),
+                          np.asarray(self.high_, dtype=np.float64), np.asarray(self.iqr_, dtype=np.float64),
+                          clip, bool(self.scale))
 
     def suspicious_side(self, raw: np.ndarray) -> np.ndarray:
         """Bool (rows, features): the known value lies strictly on the suspicious side of the median.
@@ -127,3 +127,26 @@ class Preprocessor:
             d = self.direction(name)
             out[:, j] = above[:, j] if d == HIGHER else below[:, j] if d == LOWER else above[:, j] | below[:, j]
         return out
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _transform(raw, median, low, high, iqr, clip, scale):
+    n, m = raw.shape
+    out = np.empty((n, m), dtype=np.float32)
+    for i in numba.prange(n):
+        for j in range(m):
+            x = raw[i, j]
+            if np.isnan(x):
+                x = median[j]
+            elif x == np.inf:
+                x = high[j]
+            elif x == -np.inf:
+                x = low[j]
+            if clip[j] == 1 and x < median[j]:
+                x = median[j]
+            elif clip[j] == -1 and x > median[j]:
+                x = median[j]
+            if scale:
+                x = (x - median[j]) / iqr[j]
+            out[i, j] = np.float32(x)
+    return out
