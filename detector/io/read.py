@@ -253,6 +253,24 @@ def _plans(files: list[Path], table: Table, mapping: Mapping | None):
     return plans, checks, extras
 
 
+def _loaded(table: Table, valid: pl.DataFrame, plans, files: list[Path], per_file: dict, rejects: pl.DataFrame,
+            reject_counts: dict[str, int], reject_examples) -> Loaded:
+    """What both loaders report: the valid rows given, counts, columns found and unused."""
+    found = sorted({c for p in plans for c in p.found}, key=table.names.index)
+    return Loaded(
+        table=table,
+        valid=valid,
+        rejects=rejects,
+        rows_read=sum(per_file.values()),
+        reject_counts=reject_counts,
+        files=files,
+        extra_columns=list(dict.fromkeys(n for p in plans for n in p.unused)),
+        found=found,
+        missing_optional=[c for c in table.names if c not in found and c not in table.required],
+        reject_examples=reject_examples,
+    )
+
+
 def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None = None) -> Loaded:
     """Read, map and validate ``paths`` as ``table``; split valid rows from rejects.
 
@@ -286,19 +304,7 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     ok = df.select(v.ok_expr(list(checks))).to_series()
     valid = df.select(*table.names, *extras, "_source", "_line").filter(ok)
     rejects, reject_counts, reject_examples = _rejects(df.filter(~ok), checks)
-    found = sorted({c for p in plans for c in p.found}, key=table.names.index)
-    return Loaded(
-        table=table,
-        valid=valid,
-        rejects=rejects,
-        rows_read=sum(per_file.values()),
-        reject_counts=reject_counts,
-        files=files,
-        extra_columns=list(dict.fromkeys(n for p in plans for n in p.unused)),
-        found=found,
-        missing_optional=[c for c in table.names if c not in found and c not in table.required],
-        reject_examples=reject_examples,
-    )
+    return _loaded(table, valid, plans, files, per_file, rejects, reject_counts, reject_examples)
 
 
 def load_spilled(
@@ -355,20 +361,8 @@ def load_spilled(
     scan.filter(ok).select(*table.names, *extras, "_source", "_line").sink_parquet(valid_path, compression="lz4")
     rejects, reject_counts, reject_examples = _rejects(scan.filter(~ok).drop("_i").collect(), checks)
     valid = pl.scan_parquet(valid_path)
-    found = sorted({c for p in plans for c in p.found}, key=table.names.index)
-    loaded = Loaded(
-        table=table,
-        valid=pl.DataFrame(schema=valid.collect_schema()),
-        rejects=rejects,
-        rows_read=sum(per_file.values()),
-        reject_counts=reject_counts,
-        files=files,
-        extra_columns=list(dict.fromkeys(n for p in plans for n in p.unused)),
-        found=found,
-        missing_optional=[c for c in table.names if c not in found and c not in table.required],
-        reject_examples=reject_examples,
-    )
-    return loaded, valid
+    return _loaded(table, pl.DataFrame(schema=valid.collect_schema()), plans, files, per_file, rejects,
+                   reject_counts, reject_examples), valid
 
 
 #: The tariff-event table that ships with waypoint, used when no events file is given.
