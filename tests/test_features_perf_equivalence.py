@@ -12,6 +12,7 @@ from features.families._kernels import min_by_key, totals_before
 from features.pipeline import build, build_chunked
 from features.registry import FEATURE_NAMES
 from features.state import fit_state
+from frame_helpers import assert_same_frames
 
 
 @pytest.fixture(scope="module")
@@ -24,26 +25,13 @@ def _features(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(cols).sort("shipment_id")
 
 
-def _assert_same(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    assert a.columns == b.columns
-    assert a["shipment_id"].to_list() == b["shipment_id"].to_list()
-    for name in a.columns:
-        x, y = a[name], b[name]
-        assert x.is_null().to_list() == y.is_null().to_list(), name
-        if x.dtype == pl.Float64:
-            diff = (x - y).abs().max()
-            assert diff is None or diff <= 1e-9, (name, diff)
-        else:
-            assert x.to_list() == y.to_list(), name
-
-
 def test_chunked_build_gives_the_features_of_one_build_over_everything(world, tmp_path):
     whole = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events).collect()
     chunked = build_chunked(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events,
                             chunk_rows=700, spill_dir=tmp_path).collect()
     assert chunked.height == whole.height == world.shipments.height
     assert set(chunked.columns) == set(whole.columns)
-    _assert_same(_features(whole), _features(chunked))
+    assert_same_frames(_features(whole), _features(chunked))
     assert list(tmp_path.iterdir()) == []  # the spilled input is removed
 
 
@@ -56,7 +44,7 @@ def test_chunked_build_with_a_fitted_state_equals_scoring_with_it(world):
     late_inputs = world.inputs.filter(pl.col("arrival_date") >= cut).lazy()
     one = build(late.lazy(), inputs=late_inputs, state=state).collect()
     chunked = build_chunked(late.lazy(), inputs=late_inputs, state=state, chunk_rows=500).collect()
-    _assert_same(_features(one), _features(chunked))
+    assert_same_frames(_features(one), _features(chunked))
 
 
 def test_chunked_build_without_component_imports_leaves_value_added_unknown(world):

@@ -11,6 +11,7 @@ from features.pipeline import build
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import ReferenceState, fit_state
+from frame_helpers import assert_same_frames
 
 EVENT_DAY = dt.date(2025, 4, 1)
 
@@ -65,19 +66,6 @@ def _features(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(cols).sort("shipment_id")
 
 
-def _assert_same(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    assert a.columns == b.columns
-    assert a["shipment_id"].to_list() == b["shipment_id"].to_list()
-    for name in a.columns:
-        x, y = a[name], b[name]
-        assert x.is_null().to_list() == y.is_null().to_list(), name
-        if x.dtype == pl.Float64:
-            diff = (x - y).abs().max()
-            assert diff is None or diff <= 1e-9, (name, diff)
-        else:
-            assert x.to_list() == y.to_list(), name
-
-
 def test_build_adds_every_registry_feature_as_float_and_keeps_rows(world):
     ships, ins, events = world
     out = build(ships.lazy(), inputs=ins.lazy(), events=events).collect(engine="streaming")
@@ -93,7 +81,7 @@ def test_build_results_do_not_depend_on_row_order(world):
     ships, ins, events = world
     a = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
     b = build(ships.sample(fraction=1.0, shuffle=True, seed=3).lazy(), inputs=ins.reverse().lazy(), events=events).collect()
-    _assert_same(_features(a), _features(b))
+    assert_same_frames(_features(a), _features(b))
 
 
 def test_appending_later_rows_leaves_earlier_features_unchanged(world):
@@ -107,7 +95,7 @@ def test_appending_later_rows_leaves_earlier_features_unchanged(world):
         (pl.col("arrival_date") + pl.duration(days=400)).alias("arrival_date"), ("L" + pl.col("input_id")).alias("input_id")
     )
     grown = build(pl.concat([later, ships]).lazy(), inputs=pl.concat([later_in, ins]).lazy(), events=events).collect()
-    _assert_same(_features(base), _features(grown.filter(~pl.col("shipment_id").str.starts_with("L"))))
+    assert_same_frames(_features(base), _features(grown.filter(~pl.col("shipment_id").str.starts_with("L"))))
     # The appended rows touch the same keys: an all-time aggregate would have changed.
     count = lambda df: df.group_by("exporter_id").len().sort("exporter_id")["len"].to_list()  # noqa: E731
     assert count(ships) != count(pl.concat([later, ships]))
@@ -119,7 +107,7 @@ def test_rows_of_the_same_day_do_not_feed_each_other(world):
     twin = last.with_columns(pl.lit("TWIN").alias("shipment_id"), (pl.col("declared_value_usd") * 50).alias("declared_value_usd"))
     a = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
     b = build(pl.concat([ships, twin]).lazy(), inputs=ins.lazy(), events=events).collect()
-    _assert_same(_features(a), _features(b.filter(pl.col("shipment_id") != "TWIN")))
+    assert_same_frames(_features(a), _features(b.filter(pl.col("shipment_id") != "TWIN")))
 
 
 def test_scoring_with_a_fitted_state_equals_building_the_whole_span(world):
@@ -130,7 +118,7 @@ def test_scoring_with_a_fitted_state_equals_building_the_whole_span(world):
     applied = build(ships.filter(pl.col("arrival_date") >= split).lazy(), inputs=ins.filter(pl.col("arrival_date") >= split).lazy(), state=state).collect()
     whole = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
     assert applied.height > 50
-    _assert_same(_features(applied), _features(whole.filter(pl.col("arrival_date") >= split)))
+    assert_same_frames(_features(applied), _features(whole.filter(pl.col("arrival_date") >= split)))
 
 
 def test_file_rows_already_covered_by_the_state_are_not_counted_twice(world):
@@ -140,7 +128,7 @@ def test_file_rows_already_covered_by_the_state_are_not_counted_twice(world):
     # The scored file repeats every row the state already holds (dated on/before as_of).
     again = build(ships.lazy(), inputs=ins.lazy(), state=state).collect()
     once = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
-    _assert_same(_features(again), _features(once))
+    assert_same_frames(_features(again), _features(once))
 
 
 def test_state_survives_a_round_trip_through_parquet_with_the_same_digest(world, tmp_path):
