@@ -53,21 +53,29 @@ def _log_uv() -> pl.Expr:
 
 
 def mark_country(column: str) -> pl.Expr:
-    """The country a manufacturer ID or UN/LOCODE names: its first two letters (null if shorter)."""
-    code = pl.col(column).str.strip_chars().str.to_uppercase().str.slice(0, 2)
-    return pl.when(code.str.len_chars() == 2).then(code)
+    """The country a manufacturer ID or UN/LOCODE names: the first two letters of the trimmed
+    code, upper-cased (null if it has fewer than two)."""
+    # Sliced before anything else: the string work then runs on two characters, not the code.
+    code = pl.col(column).str.strip_chars_start().str.slice(0, 2)
+    return pl.when(code.str.strip_chars_end().str.len_chars() == 2).then(code.str.to_uppercase())
 
 
-def foreign_mark() -> pl.Expr:
-    """True when the manufacturer ID or the port of lading names another country than the origin."""
+def foreign_mark(mid: pl.Expr | None = None, lading: pl.Expr | None = None) -> pl.Expr:
+    """True when the manufacturer ID or the port of lading names another country than the origin.
+
+    ``mid`` and ``lading`` are their countries when already computed (default: from the codes).
+    """
     origin = pl.col("origin_country")
-    return ((mark_country("manufacturer_id") != origin).fill_null(False)
-            | (mark_country("port_of_lading") != origin).fill_null(False))
+    mid = mark_country("manufacturer_id") if mid is None else mid
+    lading = mark_country("port_of_lading") if lading is None else lading
+    return (mid != origin).fill_null(False) | (lading != origin).fill_null(False)
 
 
-def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, *,
+                 foreign: pl.Expr | None = None) -> dict[str, pl.LazyFrame]:
     """The state's tables before aggregation: one row per shipment (or component import).
 
+    ``foreign`` is each line's :func:`foreign_mark` when the caller has it (default: computed).
     Same columns as :func:`history_tables` (sums tables carry ``n = 1`` per row, first-seen
     tables the row's day as ``first_day``). The lookups accept repeated keys, so a build
     stacks these rows under the fitted state without grouping them first.
@@ -83,7 +91,7 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[s
         day_of(pl.col("arrival_date")).alias("first_day"),
         cents(pl.col("declared_value_usd")).alias("value"),
         pl.lit(1, dtype=pl.Int64).alias("n"),
-        foreign_mark().cast(pl.Int64).alias("foreign"),
+        (foreign_mark() if foreign is None else foreign).cast(pl.Int64).alias("foreign"),
         (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64).alias("s1"),
         (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64).alias("s2"),
     )

@@ -39,7 +39,7 @@ def test_window_sums_without_length_sum_everything_up_to_the_end():
     cum = cumulate(hist.lazy(), ["a", "b"], ["v"])
     queries = pl.DataFrame({"a": ["x", "y"], "b": ["p", "p"], "w": [15, 41]}, schema_overrides={"w": pl.Int32})
     out = window_sums(queries.lazy(), cum, by_left=["a", "b"], by_right=["a", "b"], end=pl.col("w") - 1,
-                      length=None, values=["v"], prefix="s_", presorted=True).collect()
+                      length=None, values=["v"], prefix="s_").collect()
     assert out["s_v"].to_list() == [_brute(hist, "x", "p", -1, 14), _brute(hist, "y", "p", -1, 40)]
 
 

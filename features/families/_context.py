@@ -5,9 +5,11 @@ own rows after ``state.as_of``; every frame is lazy over memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
+
+from features.families._history import Lookups
 
 #: Internal per-row columns the pipeline adds before the families run (dropped at the end).
 WEEK = "_week"
@@ -16,6 +18,10 @@ DAY = "_day"
 HS6 = "_hs6"
 CHAPTER = "_chapter"
 EVENT_WEEK = "_event_week"
+#: Countries named by the manufacturer ID and the port of lading (evidence columns, computed
+#: once with the rows: the consistency family and the history both read them).
+MID_COUNTRY = "ev_mid_country"
+LADING_COUNTRY = "ev_lading_country"
 
 
 @dataclass(frozen=True)
@@ -32,3 +38,5 @@ class Context:
     #: The shipment rows the families start from (in memory): lookups take their query
     #: points from here rather than from the frame they are adding columns to.
     rows: pl.LazyFrame | None = None
+    #: Key hashes and history indexes shared by the lookups of this build.
+    lookups: Lookups = field(default_factory=Lookups)

@@ -12,7 +12,7 @@ one it arrived in, so rows of the same day - and of the same week - are never us
 the point-in-time rule, and later rows cannot change it.
 
 How ``T`` is read: the history rows and the rows' query points go to a compiled kernel
-(``_kernels.totals_before``) that maps keys to dense slots with a hash table and walks
+(``_kernels.window_totals``) that maps keys to dense slots with a hash table and walks
 history and queries together in period order, keeping a running total per key: linear in
 rows, no sort, no join (measured ~0.1 s per lookup at 1M rows, against 0.5-0.9 s for the
 ``join_asof`` it replaced). The lookups therefore materialise their inputs (the history
@@ -23,6 +23,7 @@ histories; the odds are about n^2 / 2^65 (1e-8 for a million keys), accepted.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,6 +88,104 @@ def cumulate(hist: pl.LazyFrame, keys: Sequence[str], values: Sequence[str], per
     return hist.group_by([*keys, period]).agg([pl.col(v).sum() for v in values])
 
 
+def _column_hash(frame: pl.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray | None]:
+    c = frame.get_column(col)
+    return c.hash(seed=_KEY_SEED).to_numpy(), (c.is_not_null().to_numpy() if c.null_count() else None)
+
+
+def _fold(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`key_hash`'s fold of column hashes, with the rows where every part is valid."""
+    h = parts[0][0]
+    for part, _ in parts[1:]:
+        h = (h * np.uint64(_MIX)) ^ part  # wraps modulo 2^64, as UInt64 arithmetic does
+    masks = [m for _, m in parts if m is not None]
+    return h, (np.logical_and.reduce(masks) if masks else None)
+
+
+class Lookups:
+    """What the lookups of one build share, computed once: the hash of each query column
+    and each history table's hash index.
+
+    Many features read the same table with the same key (an exporter's exports over 26
+    weeks, its lines so far, its early lines) and the rows' same few columns, so hashing
+    and indexing once per (table, key) instead of once per lookup saves much of their
+    cost. Only those are kept: every array kept is memory touched for the first time,
+    which costs more than the work it saves for anything used once.
+    Entries are keyed by the frames' identity and hold the frames, so an identity cannot be
+    reused while the cache lives (one build's :class:`~features.families._context.Context`).
+    Safe across the threads the families run on: each entry is computed once.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple, tuple] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _once(self, key: tuple, frames: tuple, compute):
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key][0]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key][0]
+            value = compute()
+            with self._lock:
+                self._memo[key] = (value, frames)
+            return value
+
+    def frame(self, frame: pl.LazyFrame) -> pl.DataFrame:
+        """``frame`` collected once: every array read from it then lines up row for row
+        (a lazy plan such as a ``group_by`` may give its rows in another order each time)."""
+        return self._once(("frame", id(frame)), (frame,), frame.collect)
+
+    def keys(self, queries: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(hash, valid)`` of the key ``cols`` for every query row: the :func:`key_hash` fold
+        of each column's hash (kept: the rows' few columns make most keys); ``valid`` is
+        None when no part is null."""
+        return _fold([
+            self._once(("column", id(queries), c), (queries,), lambda c=c: _column_hash(self.frame(queries), c))
+            for c in cols
+        ])
+
+    def history(self, table: pl.LazyFrame, cols: Sequence[str], period: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None, tuple]:
+        """The indexed history of ``table`` by ``cols``: ``(slot, period, n_slots, kept, table)``.
+
+        Rows with a null key or period are left out (``kept`` is their mask, None when all
+        are kept); ``table`` is the open-addressing table queries are looked up in.
+        """
+        from features.families._kernels import index
+
+        def compute():
+            df = self.frame(table)
+            hashes, kept = _fold([_column_hash(df, c) for c in cols])
+            p = df.get_column(period).cast(pl.Int64)
+            if p.null_count():
+                kept = p.is_not_null().to_numpy() if kept is None else kept & p.is_not_null().to_numpy()
+            periods = p.fill_null(0).to_numpy()
+            if kept is not None:
+                hashes, periods = hashes[kept], periods[kept]
+            slot, table_keys, table_ids, n_slots = index(hashes)
+            return slot, periods, n_slots, kept, (table_keys, table_ids)
+        return self._once(("history", id(table), tuple(cols), period), (table,), compute)
+
+    def values(self, table: pl.LazyFrame, cols: Sequence[str], period: str, values: Sequence[str]) -> np.ndarray:
+        """The integer ``values`` of the history rows :meth:`history` keeps (rows x values)."""
+        kept = self.history(table, cols, period)[3]
+        out = self.frame(table).select([pl.col(v).cast(pl.Int64).fill_null(0) for v in values]).to_numpy()
+        return np.ascontiguousarray(out if kept is None else out[kept], dtype=np.int64)
+
+    def slots(self, queries: pl.LazyFrame, on: Sequence[str], table: pl.LazyFrame, table_on: Sequence[str], period: str) -> np.ndarray:
+        """Slot in the history of ``table`` of each query row's key (-1: null key, or no history)."""
+        from features.families._kernels import lookup
+
+        hashes, valid = self.keys(queries, on)
+        if valid is None:
+            valid = np.ones(hashes.shape[0], dtype=np.bool_)
+        return lookup(*self.history(table, table_on, period)[4], hashes, valid)
+
+
 def window_sums(
     lf: pl.LazyFrame,
     cum: pl.LazyFrame,
@@ -99,59 +198,56 @@ def window_sums(
     prefix: str,
     period: str = "period",
     queries: pl.LazyFrame | None = None,
-    presorted: bool = False,
+    lookups: Lookups | None = None,
 ) -> pl.LazyFrame:
     """Add ``{prefix}{value}``: the sum of ``value`` over periods ``[end - length + 1, end]``
     (``length=None``: every period up to ``end``, one lookup instead of two).
 
     ``cum`` holds history rows ``(by_right..., period, values...)`` (see :func:`cumulate`;
     repeated (key, period) rows are summed). Keys with no history give 0 (a count of
-    nothing), never null; rows whose key is null give 0 too, and features decide what that
-    means. Rows keep their order; ``presorted`` is accepted for compatibility and unused (no
-    lookup needs the rows sorted).
+    nothing), never null; rows whose key or ``end`` is null give 0 too, and features
+    decide what that means. Rows keep their order.
 
     ``queries`` (default: ``lf``) is a frame with the same rows in the same order as ``lf``
     holding the key and period columns: a pipeline adding many lookups passes its base rows
     (in memory), so each lookup reads them rather than re-running the plan built so far.
+    ``lookups`` shares key hashes and history indexes between the lookups of one build.
     """
-    del presorted
-    from features.families._kernels import totals_before  # compiled on first use; keep imports light
+    from features.families._kernels import window_totals  # compiled on first use; keep imports light
 
-    base = (lf if queries is None else queries).select(
-        key_hash(by_left).alias("_kh"), (end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")
-    ).collect()
-    hist = cum.select(
-        key_hash(by_right).alias("_kh"), pl.col(period).cast(pl.Int64).alias("_p"),
-        *[pl.col(v).cast(pl.Int64).fill_null(0) for v in values],
-    ).drop_nulls(["_kh", "_p"]).collect()
-    valid = (base["_kh"].is_not_null() & base["_x"].is_not_null()).to_numpy()
-    keys = base["_kh"].fill_null(0).to_numpy()
-    x = base["_x"].fill_null(0).to_numpy()
-    out = totals_before(
-        hist["_kh"].to_numpy(), hist["_p"].to_numpy(), hist.select(values).to_numpy(),
-        keys, valid, x, (0,) if length is None else (0, length),
-    )
-    sums = out[0] if length is None else out[0] - out[1]
-    return lf.with_columns([pl.Series(f"{prefix}{v}", sums[:, c]) for c, v in enumerate(values)])
+    lookups = lookups or Lookups()
+    q = lf if queries is None else queries
+    slot = lookups.slots(q, by_left, cum, by_right, period)
+    x = lookups.frame(q).select((end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")).to_series()
+    if x.null_count():
+        slot = np.where(x.is_null().to_numpy(), -1, slot)
+        x = x.fill_null(0)
+    h_slot, h_period, n_slots, _, _ = lookups.history(cum, by_right, period)
+    sums = window_totals(h_slot, h_period, lookups.values(cum, by_right, period, values), n_slots,
+                         slot, x.to_numpy(), length)
+    return lf.with_columns([pl.Series(f"{prefix}{v}", sums[c]) for c, v in enumerate(values)])
 
 
 def first_seen(lf: pl.LazyFrame, table: pl.LazyFrame, *, on: Sequence[str], name: str,
-               table_on: Sequence[str] | None = None, queries: pl.LazyFrame | None = None) -> pl.LazyFrame:
+               table_on: Sequence[str] | None = None, queries: pl.LazyFrame | None = None,
+               lookups: Lookups | None = None) -> pl.LazyFrame:
     """Add ``first_day`` (Int32 day index) of the keys ``on`` from a first-seen table as ``name``
     (null when the key was never seen).
 
     The earliest date of an entity is point-in-time safe to read: if it is before the
     shipment's arrival, it was known then; later rows can only move it earlier if they
     are earlier, which appended later rows are not. ``table`` may repeat keys (a state
-    stacked with a file's rows): the minimum is taken. ``queries``: as in :func:`window_sums`.
+    stacked with a file's rows): the minimum is taken. ``queries``, ``lookups``: as in
+    :func:`window_sums`.
     """
-    from features.families._kernels import min_by_key
+    from features.families._kernels import min_by_slot
 
+    lookups = lookups or Lookups()
     table_on = list(table_on or on)
-    base = (lf if queries is None else queries).select(key_hash(list(on)).alias("_kh")).collect()
-    hist = table.select(key_hash(table_on).alias("_kh"), pl.col("first_day").cast(pl.Int64)).drop_nulls().collect()
-    best, found = min_by_key(hist["_kh"].to_numpy(), hist["first_day"].to_numpy(),
-                             base["_kh"].fill_null(0).to_numpy(), base["_kh"].is_not_null().to_numpy())
+    slot = lookups.slots(lf if queries is None else queries, on, table, table_on, "first_day")
+    h_slot, _, n_slots, _, _ = lookups.history(table, table_on, "first_day")
+    days = lookups.values(table, table_on, "first_day", ["first_day"])[:, 0]
+    best, found = min_by_slot(h_slot, days, n_slots, slot)
     day = pl.Series(name, best, dtype=pl.Int64).cast(pl.Int32)
     return lf.with_columns(pl.when(pl.Series(found)).then(day).alias(name))
 
@@ -168,6 +264,7 @@ def event_window_sums(
     values: Sequence[str],
     prefix: str,
     queries: pl.LazyFrame | None = None,
+    lookups: Lookups | None = None,
 ) -> pl.LazyFrame:
     """Add ``{prefix}{value}``: the sum over the ``length`` weeks before the row's event week
     (0 when the row has no event).
@@ -179,4 +276,4 @@ def event_window_sums(
     if not event_weeks:
         return lf.with_columns([pl.lit(0, dtype=pl.Int64).alias(f"{prefix}{v}") for v in values])
     return window_sums(lf, hist, by_left=by_left, by_right=by_right, end=pl.col(event_week) - 1, length=length,
-                       values=values, prefix=prefix, queries=queries)
+                       values=values, prefix=prefix, queries=queries, lookups=lookups)

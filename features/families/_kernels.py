@@ -1,20 +1,26 @@
-"""Compiled kernel behind every history lookup: per-key totals before a period, in one pass.
+"""Compiled kernels behind every history lookup: per-key totals before a period, in one pass.
 
-Given history rows ``(key, period, values)`` and query points ``(key, x)``, return for each
-query the sum of the values of its key over periods strictly before ``x``. Keys are UInt64
-hashes (see ``_history.key_hash``); a small open-addressing table maps them to dense slots,
-and history and queries are walked together in period order (a counting sort: periods are
-week, month or day indexes, a narrow range). Linear in rows: no sort of the data, which
-measured several times faster than the sort-based or ``join_asof`` forms at 1M rows.
+Given history rows ``(key, period, values)`` and query points ``(key, bound)``, return for
+each query the sum of the values of its key over periods strictly before the bound. Keys
+are UInt64 hashes (see ``_history.key_hash``). Three steps, each reusable on its own so a
+build that runs many lookups over the same tables pays for the shared parts once
+(``_history.Lookups``):
 
-Sums are integers (int64), so the result does not depend on the order rows are added in.
+1. :func:`index` maps history keys to dense slots with a small open-addressing table;
+2. :func:`lookup` finds each query key's slot in it (``-1``: no history);
+3. :func:`window_totals` walks history and queries together in period order, keeping a
+   running total per slot. Periods are week, month or day indexes (a narrow range), so
+   both sides are ordered by a counting sort (a merge sort for a huge range).
+
+Linear in rows: no sort of the data, which measured several times faster than the
+sort-based or ``join_asof`` forms at 1M rows. Sums are integers (int64), so the result
+does not depend on the order rows are added in.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-_EMPTY = np.int64(-1)
 #: Above this many distinct periods the walk orders rows with a merge sort instead.
 _MAX_COUNTING_RANGE = 1 << 24
 
@@ -40,9 +46,10 @@ def _grow(table_keys, table_ids):
 
 
 @numba.njit(cache=True, nogil=True)
-def _index(keys):
-    """Dense slot of each history key, and the open-addressing table (kept at most half full,
-    grown by doubling: sized by the distinct keys, so it stays small and in cache)."""
+def index(keys):
+    """Dense slot of each history key, the open-addressing table (kept at most half full,
+    grown by doubling: sized by the distinct keys, so it stays small and in cache) and the
+    number of slots: ``(slots, table_keys, table_ids, n_slots)``."""
     table_keys = np.zeros(1024, dtype=np.uint64)
     table_ids = np.full(1024, -1, dtype=np.int64)
     out = np.empty(keys.shape[0], dtype=np.int64)
@@ -70,7 +77,7 @@ def _index(keys):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(table_keys, table_ids, keys, valid):
+def lookup(table_keys, table_ids, keys, valid):
     """Slot of each query key, ``-1`` when invalid or absent from the history."""
     mask = table_keys.shape[0] - 1
     out = np.full(keys.shape[0], -1, dtype=np.int64)
@@ -88,7 +95,7 @@ def _lookup(table_keys, table_ids, keys, valid):
 
 @numba.njit(cache=True, nogil=True)
 def _order(periods, lo, span, counting):
-    """Indexes of ``periods`` in ascending order (stable)."""
+    """Indexes of ``periods`` in ascending order (stable): a counting sort over a narrow range."""
     if not counting:
         return np.argsort(periods, kind="mergesort")
     counts = np.zeros(span + 1, dtype=np.int64)
@@ -105,27 +112,29 @@ def _order(periods, lo, span, counting):
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk(h_slot, h_period, h_values, q_slot, q_x, offsets, n_slots, lo, span, counting):
+def _walk(h_slot, h_period, h_values, n_slots, q_slot, q_x, offsets, signs, lo, span, counting):
     m = h_values.shape[1]
     n_off = offsets.shape[0]
-    out = np.zeros((n_off, q_slot.shape[0], m), dtype=np.int64)
+    nq = q_slot.shape[0]
+    out = np.zeros((m, nq), dtype=np.int64)
     acc = np.zeros((n_slots, m), dtype=np.int64)
     ho = _order(h_period, lo, span, counting)
     qo = _order(q_x, lo, span, counting)  # x - offset keeps this order: one sort serves all offsets
     ptr = np.zeros(n_off, dtype=np.int64)
-    nq = qo.shape[0]
     # One pass over the history in period order; before adding a row of period p, every
-    # query (of every offset) whose bound is <= p takes the totals so far (periods < bound).
+    # query (of every offset) whose bound x - offset is <= p adds ``sign`` x the totals so
+    # far (periods < bound): +T(x) - T(x - length) is the window, with no array per offset.
     for ii in range(ho.shape[0] + 1):
         p = h_period[ho[ii]] if ii < ho.shape[0] else np.iinfo(np.int64).max
         for k in range(n_off):
             off = offsets[k]
+            sign = signs[k]
             while ptr[k] < nq and q_x[qo[ptr[k]]] - off <= p:
                 j = qo[ptr[k]]
                 s = q_slot[j]
                 if s >= 0:
                     for c in range(m):
-                        out[k, j, c] = acc[s, c]
+                        out[c, j] += sign * acc[s, c]
                 ptr[k] += 1
         if ii < ho.shape[0]:
             r = ho[ii]
@@ -135,46 +144,43 @@ def _walk(h_slot, h_period, h_values, q_slot, q_x, offsets, n_slots, lo, span, c
     return out
 
 
+def window_totals(h_slot: np.ndarray, h_period: np.ndarray, h_values: np.ndarray, n_slots: int,
+                  q_slot: np.ndarray, q_x: np.ndarray, length: int | None = None) -> np.ndarray:
+    """``out[c, j]`` = sum of ``h_values[i, c]`` over history rows with ``h_slot[i] == q_slot[j]``
+    and ``q_x[j] - length <= h_period[i] < q_x[j]`` (every period before ``q_x[j]`` when
+    ``length`` is None); 0 where ``q_slot[j] < 0``. One row per value: each is contiguous.
+
+    Slots come from :func:`index` and :func:`lookup`; periods and ``q_x`` are int64.
+    """
+    offs = np.array([0] if length is None else [0, length], dtype=np.int64)
+    signs = np.array([1, -1][: offs.size], dtype=np.int64)
+    sizes = [a for a in (h_period, q_x) if a.size]
+    lo = int(min(a.min() for a in sizes)) - int(offs.max()) if sizes else 0
+    hi = int(max(a.max() for a in sizes)) if sizes else 0
+    span = hi - lo + 1
+    counting = span <= _MAX_COUNTING_RANGE
+    return _walk(h_slot, h_period, np.ascontiguousarray(h_values), int(n_slots), q_slot, q_x, offs, signs, lo,
+                 span if counting else 1, counting)
+
+
 def totals_before(h_key: np.ndarray, h_period: np.ndarray, h_values: np.ndarray,
-                  q_key: np.ndarray, q_valid: np.ndarray, q_x: np.ndarray, offsets: tuple[int, ...] = (0,)) -> np.ndarray:
-    """``out[k, j, c]`` = sum of ``h_values[i, c]`` over history rows with ``h_key[i] == q_key[j]``
-    and ``h_period[i] < q_x[j] - offsets[k]``; 0 for invalid (null) queries or keys without history.
+                  q_key: np.ndarray, q_valid: np.ndarray, q_x: np.ndarray, length: int | None = None) -> np.ndarray:
+    """:func:`window_totals` from keys: ``out[c, j]`` = sum of ``h_values[i, c]`` over history
+    rows with ``h_key[i] == q_key[j]`` and ``q_x[j] - length <= h_period[i] < q_x[j]``; 0 for
+    invalid (null) queries or keys without history.
 
     ``h_key``/``q_key`` uint64, ``h_period``/``q_x`` int64, ``h_values`` int64 (rows x values).
     History rows must all be valid (drop null keys before).
     """
-    offs = np.asarray(offsets, dtype=np.int64)
-    both = [a for a in (h_period, q_x) if len(a)]
-    lo = int(min(a.min() for a in both)) - int(offs.max()) if both else 0
-    hi = int(max(a.max() for a in both)) - int(offs.min()) if both else 0
-    span = hi - lo + 1
-    counting = span <= _MAX_COUNTING_RANGE
-    return _totals(h_key, h_period, np.ascontiguousarray(h_values), q_key, q_valid, q_x, offs, lo,
-                   span if counting else 1, counting)
+    h_slot, table_keys, table_ids, n_slots = index(h_key)
+    q_slot = lookup(table_keys, table_ids, q_key, q_valid)
+    return window_totals(h_slot, h_period, h_values, n_slots, q_slot, q_x, length)
 
 
 @numba.njit(cache=True, nogil=True)
-def _totals(h_key, h_period, h_values, q_key, q_valid, q_x, offs, lo, span, counting):
-    # One compiled entry point per kernel: each entry point costs a cache load per process.
-    h_slot, table_keys, table_ids, n_slots = _index(h_key)
-    q_slot = _lookup(table_keys, table_ids, q_key, q_valid)
-    return _walk(h_slot, h_period, h_values, q_slot, q_x, offs, n_slots, lo, span, counting)
-
-
-def warm() -> None:
-    """Load the compiled kernels (from numba's on-disk cache after the first run) on tiny
-    inputs, so a caller can overlap that fixed cost with reading its input."""
-    k = np.arange(4, dtype=np.uint64)
-    p = np.arange(4, dtype=np.int64)
-    ok = np.ones(4, dtype=np.bool_)
-    totals_before(k, p, np.ones((4, 1), dtype=np.int64), k, ok, p, (0, 1))
-    min_by_key(k, p, k, ok)
-
-
-@numba.njit(cache=True, nogil=True)
-def _min_at(h_key, h_values, q_key, q_valid):
-    h_slot, table_keys, table_ids, n_slots = _index(h_key)
-    q_slot = _lookup(table_keys, table_ids, q_key, q_valid)
+def min_by_slot(h_slot, h_values, n_slots, q_slot):
+    """Per query, the minimum of ``h_values`` over the history rows of its slot, and whether
+    there is any (``found`` False where ``q_slot < 0``)."""
     best = np.empty(n_slots, dtype=np.int64)
     seen = np.zeros(n_slots, dtype=np.bool_)
     for r in range(h_slot.shape[0]):
@@ -195,4 +201,15 @@ def _min_at(h_key, h_values, q_key, q_valid):
 def min_by_key(h_key: np.ndarray, h_values: np.ndarray, q_key: np.ndarray, q_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per query, the minimum of ``h_values`` over history rows with its key, and whether
     there is any (``found`` False for invalid queries and keys without history)."""
-    return _min_at(h_key, h_values, q_key, q_valid)
+    h_slot, table_keys, table_ids, n_slots = index(h_key)
+    return min_by_slot(h_slot, h_values, n_slots, lookup(table_keys, table_ids, q_key, q_valid))
+
+
+def warm() -> None:
+    """Load the compiled kernels (from numba's on-disk cache after the first run) on tiny
+    inputs, so a caller can overlap that fixed cost with reading its input."""
+    k = np.arange(4, dtype=np.uint64)
+    p = np.arange(4, dtype=np.int64)
+    ok = np.ones(4, dtype=np.bool_)
+    totals_before(k, p, np.ones((4, 1), dtype=np.int64), k, ok, p, 1)
+    min_by_key(k, p, k, ok)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import WEEK, Context
+from features.families._context import LADING_COUNTRY, MID_COUNTRY, WEEK, Context
 from features.families._history import window_sums
-from features.state import foreign_mark, mark_country
+from features.state import foreign_mark
 
 
 def _flag(cond: pl.Expr) -> pl.Expr:
@@ -22,13 +22,10 @@ def _flag(cond: pl.Expr) -> pl.Expr:
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     origin = pl.col("origin_country")
-    # Countries first, compared second: each string expression then runs once.
-    lf = lf.with_columns(mark_country("port_of_lading").alias("ev_lading_country"),
-                         mark_country("manufacturer_id").alias("ev_mid_country"))
     lf = window_sums(lf, ctx.cum["exporter_marks"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(WEEK) - 1, queries=ctx.rows, length=None, values=["n", "foreign"], prefix="_cs_")
-    marked = (pl.col("_cs_foreign") + foreign_mark().cast(pl.Int64)) / (pl.col("_cs_n") + 1)
-    lading, mid = pl.col("ev_lading_country"), pl.col("ev_mid_country")
+                     end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n", "foreign"], prefix="_cs_")
+    lading, mid = pl.col(LADING_COUNTRY), pl.col(MID_COUNTRY)
+    marked = (pl.col("_cs_foreign") + foreign_mark(mid, lading).cast(pl.Int64)) / (pl.col("_cs_n") + 1)
     return lf.with_columns(
         _flag(pl.col("export_country") != origin).alias("cons_export_country_mismatch"),
         _flag(lading != origin).alias("cons_lading_country_mismatch"),

@@ -23,29 +23,29 @@ def _age(first: str) -> pl.Expr:
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    lf = first_seen(lf, ctx.first["first_exporter"], on=["exporter_id"], name="_en_first_exp", queries=ctx.rows)
-    lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp", queries=ctx.rows)
-    lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch", queries=ctx.rows)
+    lf = first_seen(lf, ctx.first["first_exporter"], on=["exporter_id"], name="_en_first_exp", queries=ctx.rows, lookups=ctx.lookups)
+    lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp", queries=ctx.rows, lookups=ctx.lookups)
+    lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch", queries=ctx.rows, lookups=ctx.lookups)
     first_day = pl.min_horizontal(pl.col("_en_first_exp"), pl.col(DAY))
     lf = lf.with_columns(((first_day - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).cast(pl.Int32).alias("_en_early_last"))
     # Lines in the first 13 weeks: while inside them, everything shipped so far (one
     # lookup up to the week before arrival); afterwards, the exporter's fixed early total.
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(WEEK) - 1, queries=ctx.rows, length=None, values=["n"], prefix="_en_sofar_")
+                     end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_sofar_")
     # The exporter's fixed early total: its lines up to the end of its first 13 weeks in the
     # history (the week index of its first day, + 12); no history, no total (0).
     lf = lf.with_columns(((pl.col("_en_first_exp") - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).alias("_en_early_hist_last"))
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
                      end=pl.col("_en_early_hist_last"), length=None, values=["n"], prefix="_en_early_total_")
     lf = window_sums(lf, ctx.cum["exporter_chapters"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(DAY) - 1, queries=ctx.rows, length=None, values=["n"], prefix="_en_ch_", period="first_day")
+                     end=pl.col(DAY) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_ch_", period="first_day")
     nat = dict(by_left=[HS6, "origin_country"], by_right=["hs6", "origin_country"], values=["value"])
     tot = dict(by_left=[HS6], by_right=["hs6"], values=["value"])
     pre = dict(event_week=EVENT_WEEK, event_weeks=ctx.event_weeks, length=BEFORE)
-    lf = window_sums(lf, ctx.cum["national"], end=pl.col(WEEK) - 1, queries=ctx.rows, length=NOW, prefix="_en_nn_", **nat)
-    lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, queries=ctx.rows, length=NOW, prefix="_en_nt_", **tot)
-    lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", queries=ctx.rows, **pre, **nat)
-    lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", queries=ctx.rows, **pre, **tot)
+    lf = window_sums(lf, ctx.cum["national"], end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=NOW, prefix="_en_nn_", **nat)
+    lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=NOW, prefix="_en_nt_", **tot)
+    lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", queries=ctx.rows, lookups=ctx.lookups, **pre, **nat)
+    lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", queries=ctx.rows, lookups=ctx.lookups, **pre, **tot)
     own = cents(pl.col("declared_value_usd"))
     inside = pl.col(WEEK) <= pl.col("_en_early_last")
     early = pl.when(inside).then(pl.col("_en_sofar_n") + 1).otherwise(pl.col("_en_early_total_n"))

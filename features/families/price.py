@@ -34,7 +34,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     end = pl.col(MONTH) - 1
     for prefix, origin in (("_pd_", "origin_country"), ("_pt_", "ev_tariffed_origin")):
         lf = window_sums(lf, ctx.cum["price"], by_left=[HS6, origin], by_right=["hs6", "origin_country"],
-                         end=end, queries=ctx.rows, length=MONTHS, values=["n", "s1", "s2"], prefix=prefix)
+                         end=end, queries=ctx.rows, lookups=ctx.lookups, length=MONTHS, values=["n", "s1", "s2"], prefix=prefix)
     mu_d, sd_d = _norm("_pd_")
     mu_t, _ = _norm("_pt_")
     lu = (pl.col("declared_value_usd") / pl.col("weight_kg")).log()

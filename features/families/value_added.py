@@ -27,16 +27,16 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     end = pl.col(WEEK) - 1
     tariffed = "ev_tariffed_origin"
     lf = window_sums(lf, ctx.cum["inputs"], by_left=["exporter_id", HS6, tariffed], by_right=["importer_id", "hs6", "supplier_country"],
-                     end=end, queries=ctx.rows, length=SHORT, values=["value"], prefix="_va_in8_")
+                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=SHORT, values=["value"], prefix="_va_in8_")
     lf = window_sums(lf, ctx.cum["exports"], by_left=["exporter_id", HS6], by_right=["exporter_id", "hs6"],
-                     end=end, queries=ctx.rows, length=SHORT, values=["value"], prefix="_va_ex8_")
+                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=SHORT, values=["value"], prefix="_va_ex8_")
     lf = window_sums(lf, ctx.cum["inputs_total"], by_left=["exporter_id"], by_right=["importer_id"],
-                     end=end, queries=ctx.rows, length=LONG, values=["value"], prefix="_va_in26_")
+                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_in26_")
     lf = window_sums(lf, ctx.cum["inputs_by_country"], by_left=["exporter_id", tariffed], by_right=["importer_id", "supplier_country"],
-                     end=end, queries=ctx.rows, length=LONG, values=["value"], prefix="_va_int26_")
+                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_int26_")
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=end, queries=ctx.rows, length=LONG, values=["value"], prefix="_va_ex26_")
-    lf = first_seen(lf, ctx.first["first_input_importer"], on=["exporter_id"], table_on=["importer_id"], name="_va_first_input", queries=ctx.rows)
+                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_ex26_")
+    lf = first_seen(lf, ctx.first["first_input_importer"], on=["exporter_id"], table_on=["importer_id"], name="_va_first_input", queries=ctx.rows, lookups=ctx.lookups)
     own = cents(pl.col("declared_value_usd"))
     covered = pl.col("_va_first_input") < pl.col(DAY)
     has_t = pl.col(tariffed).is_not_null()
