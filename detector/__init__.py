@@ -1,6 +1,8 @@
 """waypoint's application layer: CLI, files, mappings, generator, review, reports."""
 from importlib.metadata import PackageNotFoundError, version
 
+import features  # noqa: F401  (tunes Polars' allocator before Polars loads: features/_allocator.py)
+
 try:
     __version__ = version("waypoint")
 except PackageNotFoundError:  # running from a source tree that is not installed

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 # Telemetry is on by default in mlflow; it must be off before the import. Its INFO
 # logs (table creation, migrations) are noise in a CLI that prints its own summary.
@@ -406,7 +408,10 @@ def resolve(store: Store, ref: str) -> ResolvedModel:
 
     A bare name means ``NAME@champion``.
     """
-    client = store.client()
+    return _resolve(store.client(), store, ref)
+
+
+def _resolve(client: MlflowClient, store: Store, ref: str) -> ResolvedModel:
     text = ref[len("models:/"):] if ref.startswith("models:/") else ref
     try:
         if "@" in text:
@@ -441,37 +446,59 @@ def _by_run_id(client: MlflowClient, text: str):
     return max(versions, key=lambda mv: int(mv.version))
 
 
-def download_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedModel]:
-    """Download the saved detector directory of ``ref`` into ``dst``; returns its path.
+def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedModel]:
+    """The saved detector directory of ``ref`` as a local path, and what ``ref`` resolved to.
 
-    The directory is verified against its manifest by ``models.artifact.load``.
+    In a local artifact store (``file://``, the embedded store's) this is the store's own
+    directory: nothing is copied. Otherwise only that directory is downloaded into
+    ``dst``. Either way ``models.artifact.load`` verifies every file against the manifest.
     """
-    resolved = resolve(store, ref)
-    with _fluent_uri(store):
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=resolved.model_uri,
-                dst_path=str(dst),
-                tracking_uri=store.tracking_uri,
-                registry_uri=store.registry_uri or store.tracking_uri,
-            )
-        except MlflowException as exc:
-            raise TrackingError(f"cannot download {resolved.label}: {exc.message}") from None
-    detector_dir = Path(local) / "artifacts" / DETECTOR_ARTIFACT
+    client = store.client()
+    resolved = _resolve(client, store, ref)
+    try:
+        if resolved.version is not None:
+            root = client.get_model_version_download_uri(resolved.name, str(resolved.version))
+        else:  # models:/m-... : a logged model that was never registered
+            root = client.get_logged_model(resolved.model_uri.rsplit("/", 1)[-1]).artifact_location
+    except MlflowException as exc:
+        raise TrackingError(f"cannot find the files of {resolved.label}: {exc.message}") from None
+    uri = f"{root.rstrip('/')}/artifacts/{DETECTOR_ARTIFACT}"
+    detector_dir = _local_path(uri)
+    if detector_dir is None:
+        with _fluent_uri(store):
+            try:
+                detector_dir = Path(mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri,
+                    dst_path=str(dst),
+                    tracking_uri=store.tracking_uri,
+                    registry_uri=store.registry_uri or store.tracking_uri,
+                ))
+            except MlflowException as exc:
+                raise TrackingError(f"cannot download {resolved.label}: {exc.message}") from None
     if not detector_dir.is_dir():
         raise ArtifactError(f"{resolved.label} holds no '{DETECTOR_ARTIFACT}' artifact: not a waypoint model")
     return detector_dir, resolved
 
 
+def _local_path(uri: str) -> Path | None:
+    """The path of a ``file://`` (or scheme-less) URI on this machine; None for any other store."""
+    parsed = urlparse(uri)
+    if not parsed.scheme:
+        return Path(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(url2pathname(parsed.path))
+    return None
+
+
 def load_detector(store: Store, ref: str):
-    """Resolve, download and load (with digest checks) the Detector of ``ref``.
+    """Resolve, locate (download if remote) and load (with digest checks) the Detector of ``ref``.
 
     Returns ``(detector, resolved)``.
     """
     from models import artifact
 
     with tempfile.TemporaryDirectory(prefix="waypoint-model-") as tmp:
-        detector_dir, resolved = download_detector(store, ref, Path(tmp))
+        detector_dir, resolved = locate_detector(store, ref, Path(tmp))
         return artifact.load(detector_dir), resolved
 
 

@@ -30,17 +30,15 @@ class LoadedModel:
 
 @contextmanager
 def model_errors() -> Iterator[None]:
-    """Turn the model layer's own exceptions into ``ModelError`` (exit 3) with their hint."""
-    from models.artifact import ArtifactError
+    """Turn the model layer's own exceptions into ``ModelError`` (exit 3) with their hint.
 
-    try:
-        from models.tracking import TrackingError
-    except ImportError:  # pragma: no cover - mlflow missing
-        TrackingError = ArtifactError  # type: ignore[misc,assignment]
+    ``ArtifactError`` and ``TrackingError`` derive from ``ModelError``: catching the base
+    keeps this from importing ``models.tracking`` (and so mlflow).
+    """
     try:
         yield
-    except (ArtifactError, TrackingError) as exc:
-        raise ModelError(str(exc), hint=getattr(exc, "hint", None)) from None
+    except ModelError as exc:
+        raise ModelError(str(exc), hint=exc.hint) from None
 
 
 def store(settings: Settings | None = None):
@@ -76,3 +74,4 @@ def resolve(ref: str | None = None, settings: Settings | None = None) -> LoadedM
         ref=ref,
         run_id=resolved.run_id,
     )
+
