@@ -14,6 +14,8 @@ range of ranks at a time (see :class:`Spill`). The steps are those of
 """
 from __future__ import annotations
 
+import gc
+
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -90,15 +92,40 @@ def score(
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-model") as pool:
+    with _Collector() as collector, ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-model") as pool:
         # Loading a model is mostly imports (MLflow, skops): it runs while Polars reads.
         pending = pool.submit(model) if callable(model) else None
         return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
-                      budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started)
+                      budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started,
+                      collector=collector)
+
+
+class _Collector:
+    """The cyclic garbage collector, paused while the model loads, then told to skip it.
+
+    Loading a model imports MLflow and scikit-learn: hundreds of thousands of objects that
+    live until the end, which the collector would walk again at every collection while
+    they arrive and after (about 1 s of a 1M-row score, measured). It pauses until the
+    model is in (:meth:`settled`), which freezes everything alive then.
+    """
+
+    def __enter__(self) -> "_Collector":
+        self.enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def settled(self) -> None:
+        gc.freeze()
+        if self.enabled:
+            gc.enable()
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            gc.enable()
 
 
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
-           say: Progress, chunk_rows: int, started: float) -> ScoreResult:
+           say: Progress, chunk_rows: int, started: float, collector: _Collector) -> ScoreResult:
     # Spills live beside the output (same disk as the result) and are removed at the end.
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", suffix=".spill", dir=output.parent) as tmp:
         spill = Spill(Path(tmp), chunk_rows)
@@ -112,6 +139,7 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         if pending is not None:
             say("loading model")
             model = pending.result()
+        collector.settled()
         detector = model.detector
         rows_rejected = loaded.rejects.height
         rows_scored = loaded.rows_read - rows_rejected
@@ -201,8 +229,8 @@ class Spill:
 
     Memory holds one slice of rows (and the per-row score arrays), never the whole
     feature frame: features are built once (:func:`features.pipeline.build_chunked`)
-    and every later pass reads the spill. A file of at most ``chunk_rows`` rows is read
-    once and kept, so small files pay for no second read.
+    and every later pass reads the spill. A file of at most ``chunk_rows`` rows is one
+    slice: its features are built in memory and kept, with no spill at all.
     """
 
     dir: Path
@@ -215,12 +243,22 @@ class Spill:
         return self.dir / "features.parquet"
 
     def features(self, shipments: pl.LazyFrame, **build_args) -> None:
-        """Build the features a few arrival months at a time and spill them (rows in month order)."""
-        from features.pipeline import build_chunked
+        """Build the features; a file of at most ``chunk_rows`` rows in memory (input order),
+        a larger one a few arrival months at a time, spilled (rows in month order)."""
+        from features.pipeline import build, build_chunked
 
+        if shipments.select(pl.len()).collect().item() <= self.chunk_rows:
+            # One chunk: nothing to bound, so no spill to write and read back (about 1.5 s
+            # of a 1M-row score). The features are the same either way (tested).
+            self._cached = build(shipments, **build_args).collect()
+            self.rows = self._cached.height
+            return
         lf = build_chunked(shipments, chunk_rows=max(self.chunk_rows, 1), spill_dir=self.dir, **build_args)
         lf.sink_parquet(self.path, compression="lz4", statistics=False)
         self.rows = pl.scan_parquet(self.path).select(pl.len()).collect().item()
+
+    def _scan(self) -> pl.LazyFrame:
+        return self._cached.lazy() if self._cached is not None else pl.scan_parquet(self.path)
 
     def slices(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(first row, frame)`` for consecutive slices of the spill, in spill order."""
@@ -236,7 +274,7 @@ class Spill:
 
     def parts(self, detector) -> tuple[dict[str, np.ndarray], pl.Series | None]:
         """Pass 1: every row's :meth:`~models.detector.Detector.components`, and the ids that break ties."""
-        names = pl.scan_parquet(self.path).collect_schema().names()
+        names = self._scan().collect_schema().names()
         has_id = ID in names
         needed = [c for c in detector.input_columns if c in names] + ([ID] if has_id else [])
         parts: dict[str, np.ndarray] = {}
@@ -250,7 +288,7 @@ class Spill:
             if has_id:
                 ids.append(frame.get_column(ID).cast(pl.String).fill_null(""))
         if not parts:  # no rows: the detector still names its components
-            empty = pl.scan_parquet(self.path).select(needed).head(0).collect()
+            empty = self._scan().select(needed).head(0).collect()
             parts = detector.score_parts(empty)
         return parts, (pl.concat(ids) if ids else pl.Series(ID, [], dtype=pl.String)) if has_id else None
 
@@ -285,7 +323,7 @@ class Spill:
         spill's rows with those ranks (a filtered scan), their scores and reasons, put
         in rank order. Memory holds one range.
         """
-        columns = detector.output_columns(pl.scan_parquet(self.path).collect_schema().names())
+        columns = detector.output_columns(self._scan().collect_schema().names())
         reasons = reasons.select(pl.col(ROW).cast(pl.Int64), REASON_CODES, REASONS)
         order = np.argsort(scores.get_column("risk_rank").to_numpy(), kind="stable")  # row numbers in rank order
 
@@ -311,7 +349,7 @@ class Spill:
                     df = df.filter(predicate)
                 yield df if with_columns is None else df.select(with_columns)
 
-        empty = pl.DataFrame(schema=pl.scan_parquet(self.path).collect_schema()).with_row_index(ROW)
+        empty = pl.DataFrame(schema=self._scan().collect_schema()).with_row_index(ROW)
         schema = assemble(empty.with_columns(pl.col(ROW).cast(pl.Int64))).schema
         lf = register_io_source(source, schema=schema, explain_name="waypoint scored output")
         if fmt == "parquet":
