@@ -103,3 +103,12 @@ def test_the_store_of_mlflow_tracking_uri_is_used_and_waypoint_home_left_alone(t
     answer = json.loads(done.stdout)
     assert answer == {"version": trained_model.version, "threshold": trained_model.detector.threshold}
     assert not empty_home.exists()  # WAYPOINT_HOME's embedded store was neither used nor created
+
+
+def test_a_bare_name_is_a_registry_name_even_beside_a_folder_of_that_name(trained_model, tmp_path, monkeypatch):
+    (tmp_path / trained_model.name).mkdir()  # e.g. `--model bench` run from the repository root
+    monkeypatch.chdir(tmp_path)
+    loaded = resolve(trained_model.name, Settings.from_env())
+    assert (loaded.name, loaded.version) == (trained_model.name, trained_model.version)
+    with pytest.raises(ModelError, match="manifest"):
+        resolve(f"./{trained_model.name}")  # written as a path: the folder, which is no saved model

@@ -114,6 +114,29 @@ def test_score_without_hs_code_column_exits_2_naming_it_and_writes_nothing(small
     assert list(tmp_path.glob(".*partial")) == []
 
 
+def test_bad_input_fails_at_once_without_waiting_for_the_model_to_load(small_world, tmp_path):
+    """Reading fails first: the error is raised while the model is still loading."""
+    import threading
+
+    from detector.errors import InputError
+    from detector.jobs.score import score
+
+    src = tmp_path / "no-hs.csv"
+    pl.read_csv(small_world["holdout"], infer_schema=False).drop("hs_code").write_csv(src)
+    release, finished = threading.Event(), threading.Event()
+
+    def slow_model():
+        release.wait(timeout=30)  # a model that takes a long time to load
+        finished.set()
+
+    try:
+        with pytest.raises(InputError, match="hs_code"):
+            score([src], tmp_path / "scored.parquet", model=slow_model)
+        assert not finished.is_set()  # the error did not wait for the model
+    finally:
+        release.set()
+
+
 def test_failed_run_keeps_the_previous_output_intact(small_world, trained_model, tmp_path):
     out = tmp_path / "scored.parquet"
     assert _score(small_world, trained_model, out).exit_code == 0

@@ -56,7 +56,9 @@ def resolve(ref: str | None = None, settings: Settings | None = None) -> LoadedM
     """Load the detector ``ref`` points to (default ``waypoint@champion``), verifying its files."""
     ref = ref or DEFAULT_REF
     path = Path(ref)
-    if path.is_dir():
+    # A saved model's folder, or anything written as a path; a bare name such as "bench"
+    # stays a registry name even when the working directory holds a folder of that name.
+    if path.is_dir() and ((path / "manifest.json").is_file() or "/" in ref or ref.startswith(".")):
         from models import artifact
 
         with model_errors():

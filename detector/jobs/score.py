@@ -15,11 +15,11 @@ range of ranks at a time (see :class:`Spill`). The steps are those of
 from __future__ import annotations
 
 import gc
-
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -92,12 +92,27 @@ def score(
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    with _Collector() as collector, ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-model") as pool:
+    with _Collector() as collector:
         # Loading a model is mostly imports (MLflow, skops): it runs while Polars reads.
-        pending = pool.submit(model) if callable(model) else None
+        pending = _in_background(model) if callable(model) else None
         return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
                       budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started,
                       collector=collector)
+
+
+def _in_background(fn) -> Future:
+    """``fn()`` on a daemon thread: when reading fails first (a bad file, exit 2), the
+    command ends at once instead of waiting seconds for MLflow to finish importing."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="waypoint-model", daemon=True).start()
+    return future
 
 
 class _Collector:
