@@ -1,7 +1,7 @@
 """waypoint's application layer: CLI, files, mappings, generator, review, reports."""
 from importlib.metadata import PackageNotFoundError, version
 
-import features  # noqa: F401  (tunes Polars' allocator before Polars loads: features/_allocator.py)
+import features  # noqa: F401  (tunes Polars' allocator before Polars loads: features/_runtime.py)
 
 try:
     __version__ = version("waypoint")

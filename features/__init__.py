@@ -3,6 +3,6 @@
 Knows nothing of scikit-learn, MLflow or the files a user named.
 """
 
-from features._allocator import configure as _configure_allocator
+from features._runtime import configure_allocator as _configure_allocator
 
-_configure_allocator()  # before anything imports Polars: see features/_allocator.py
+_configure_allocator()  # before anything imports Polars: see features/_runtime.py

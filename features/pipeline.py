@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from features._runtime import PausedCollector
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
 from features.families._context import CHAPTER, DAY, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, WEEK, Context
 from features.families._history import day_of, hs6, key_hash, month_of, week_of
@@ -117,7 +118,14 @@ def build(
     ``events=None`` uses the state's events (none for an empty state). The work is done
     when ``build`` is called (the input is read once, into memory); the LazyFrame returned
     reads the result. For inputs larger than memory use :func:`build_chunked`.
+    Python's cyclic garbage collector is paused meanwhile (see ``features/_runtime.py``).
     """
+    with PausedCollector():
+        return _build(shipments, inputs=inputs, events=events, state=state)
+
+
+def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.DataFrame | None,
+           state: ReferenceState | None) -> pl.LazyFrame:
     shipments = _conform(shipments.lazy(), SHIPMENTS.schema)
     if inputs is not None:
         inputs = _conform(inputs.lazy(), INPUTS.schema)

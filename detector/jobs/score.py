@@ -14,7 +14,6 @@ range of ranks at a time (see :class:`Spill`). The steps are those of
 """
 from __future__ import annotations
 
-import gc
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.read import load_side_tables, load_spilled, rejects_path, write_rejects
 from detector.io.write import atomic_path, neutralise_formulas, output_format
+from features._runtime import PausedCollector
 from features.schema import INPUTS, SHIPMENTS
 from models.detector import CHUNK_ROWS, ID
 from models.reasons import REASON_CODES, REASONS
@@ -92,7 +92,9 @@ def score(
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    with _Collector() as collector:
+    # The collector pauses while the model loads and is frozen once it is in: MLflow's and
+    # scikit-learn's objects live until the end, and every collection would walk them.
+    with PausedCollector() as collector:
         # Loading a model is mostly imports (MLflow, skops): it runs while Polars reads.
         pending = _in_background(model) if callable(model) else None
         return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
@@ -115,32 +117,8 @@ def _in_background(fn) -> Future:
     return future
 
 
-class _Collector:
-    """The cyclic garbage collector, paused while the model loads, then told to skip it.
-
-    Loading a model imports MLflow and scikit-learn: hundreds of thousands of objects that
-    live until the end, which the collector would walk again at every collection while
-    they arrive and after (about 1 s of a 1M-row score, measured). It pauses until the
-    model is in (:meth:`settled`), which freezes everything alive then.
-    """
-
-    def __enter__(self) -> "_Collector":
-        self.enabled = gc.isenabled()
-        gc.disable()
-        return self
-
-    def settled(self) -> None:
-        gc.freeze()
-        if self.enabled:
-            gc.enable()
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            gc.enable()
-
-
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
-           say: Progress, chunk_rows: int, started: float, collector: _Collector) -> ScoreResult:
+           say: Progress, chunk_rows: int, started: float, collector: PausedCollector) -> ScoreResult:
     # Spills live beside the output (same disk as the result) and are removed at the end.
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", suffix=".spill", dir=output.parent) as tmp:
         spill = Spill(Path(tmp), chunk_rows)
@@ -154,7 +132,7 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         if pending is not None:
             say("loading model")
             model = pending.result()
-        collector.settled()
+        collector.resume(freeze=True)
         detector = model.detector
         rows_rejected = loaded.rejects.height
         rows_scored = loaded.rows_read - rows_rejected
