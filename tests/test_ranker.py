@@ -306,38 +306,13 @@ def test_score_cli_writes_explore_column(small_world, ranker_model, tmp_path):
     assert {"forest_score", "ranker_score"} <= set(scored.columns)
 
 
-_PREDICT = """
-import sys, mlflow, pandas as pd
-model = mlflow.pyfunc.load_model(sys.argv[1])
-rows = pd.read_csv(sys.argv[2], dtype={c: str for c in sys.argv[4].split(",")})
-model.predict(rows).to_parquet(sys.argv[3])
-"""
-
-
 @pytest.mark.slow
 def test_pyfunc_with_a_ranker_returns_the_detectors_scores(small_world, ranker_model, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from detector.config import Settings
-    from detector.io.read import load
-    from detector.jobs.modelref import resolve
-    from features.pipeline import build
-    from features.schema import SHIPMENTS, Kind
+    from pyfunc_helpers import predict_in_fresh_process, score_in_process
 
     pl.read_csv(small_world["holdout"], infer_schema=False).head(300).write_csv(tmp_path / "rows.csv")
-    text = ",".join(c.name for c in SHIPMENTS.columns if c.kind not in (Kind.POSITIVE, Kind.NON_NEGATIVE, Kind.NUMBER, Kind.LABEL))
-    ref = f"models:/ranker-cli/{ranker_model.model_version}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": Settings.from_env().tracking_uri,
-           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    done = subprocess.run([sys.executable, "-c", _PREDICT, ref, str(tmp_path / "rows.csv"), str(tmp_path / "out.parquet"), text],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    predicted = pl.read_parquet(tmp_path / "out.parquet")
-    detector = resolve(f"ranker-cli/{ranker_model.model_version}").detector
-    frame = build(load([tmp_path / "rows.csv"], SHIPMENTS).valid.lazy(), events=detector.state.events,
-                  state=detector.state).collect()
-    expected = detector.score(frame).select(predicted.columns)
+    predicted = predict_in_fresh_process(f"models:/ranker-cli/{ranker_model.model_version}", tmp_path / "rows.csv",
+                                         tmp_path / "out.parquet")
+    expected = score_in_process(f"ranker-cli/{ranker_model.model_version}", tmp_path / "rows.csv", predicted.columns)
     assert "ranker_score" in predicted.columns
     assert predicted.equals(expected)

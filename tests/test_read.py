@@ -7,26 +7,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from contract_helpers import GOOD_ROW
 from detector.errors import InputError
 from detector.io.read import load, load_labels, rejects_path, write_rejects
 from features.schema import INPUTS, SHIPMENTS
 
-HEADER = "shipment_id,arrival_date,importer_id,exporter_id,hs_code,origin_country,export_country,declared_value_usd,weight_kg"
+HEADER = ",".join(GOOD_ROW)
 
 
 def row(i: int, **kw) -> str:
-    values = {
-        "shipment_id": f"S{i}",
-        "arrival_date": "2025-03-01",
-        "importer_id": "IMP1",
-        "exporter_id": "EXP1",
-        "hs_code": "850440",
-        "origin_country": "VN",
-        "export_country": "VN",
-        "declared_value_usd": "1000",
-        "weight_kg": "10",
-    } | kw
-    return ",".join(values.values())
+    return ",".join(({**GOOD_ROW, "shipment_id": f"S{i}"} | kw).values())
 
 
 def write(path: Path, *lines: str) -> Path:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,41 +96,13 @@ def test_later_versions_wait_for_promotion(first, world):
     assert _versions() == {2: ["champion"], 1: []}
 
 
-_PREDICT = """
-import sys, mlflow, pandas as pd
-model = mlflow.pyfunc.load_model(sys.argv[1])
-rows = pd.read_csv(sys.argv[2], dtype={c: str for c in sys.argv[4].split(",")})
-model.predict(rows).to_parquet(sys.argv[3])
-"""
-
-
 @pytest.mark.slow
 def test_champion_loads_without_pickle_in_a_fresh_process_and_scores_like_the_detector(first, world, tmp_path):
-    from detector.io.read import load
-    from detector.jobs.modelref import resolve
-    from features.pipeline import build
-    from features.schema import SHIPMENTS, Kind
+    from pyfunc_helpers import predict_in_fresh_process, score_in_process
 
-    rows = pl.read_csv(world["shipments"], infer_schema=False).head(400).write_csv(tmp_path / "rows.csv")
-    del rows
-    text_columns = ",".join(c.name for c in SHIPMENTS.columns if c.kind not in (Kind.POSITIVE, Kind.NON_NEGATIVE, Kind.NUMBER, Kind.LABEL))
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": Settings.from_env().tracking_uri,
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", _PREDICT, f"models:/{NAME}@champion", str(tmp_path / "rows.csv"), str(tmp_path / "out.parquet"), text_columns],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    predicted = pl.read_parquet(tmp_path / "out.parquet")
-
-    model = resolve(f"{NAME}@champion")  # in-process, the way `waypoint score` loads it
-    loaded = load([tmp_path / "rows.csv"], SHIPMENTS)
-    frame = build(loaded.valid.lazy(), events=model.detector.state.events, state=model.detector.state).collect()
-    expected = model.detector.score(frame).select(predicted.columns)
+    pl.read_csv(world["shipments"], infer_schema=False).head(400).write_csv(tmp_path / "rows.csv")
+    predicted = predict_in_fresh_process(f"models:/{NAME}@champion", tmp_path / "rows.csv", tmp_path / "out.parquet")
+    expected = score_in_process(f"{NAME}@champion", tmp_path / "rows.csv", predicted.columns)  # as `waypoint score` loads it
     assert predicted.columns == ["shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons"]
     assert predicted.height == 400
     assert predicted.equals(expected)

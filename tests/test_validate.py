@@ -6,20 +6,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from contract_helpers import GOOD_ROW as GOOD
 from features.schema import EVENTS, LABELS, SHIPMENTS
 from features.validate import ALPHA2, ALPHA3_TO_ALPHA2, validate
-
-GOOD = {
-    "shipment_id": "S1",
-    "arrival_date": "2025-03-01",
-    "importer_id": "IMP1",
-    "exporter_id": "EXP1",
-    "hs_code": "850440",
-    "origin_country": "VN",
-    "export_country": "VN",
-    "declared_value_usd": "1000",
-    "weight_kg": "10",
-}
 
 
 def run(rows: list[dict], table=SHIPMENTS) -> pl.DataFrame:
