@@ -9,7 +9,7 @@ import pytest
 
 from contract_helpers import GOOD_ROW
 from detector.errors import InputError
-from detector.io.read import load, load_labels, rejects_path, write_rejects
+from detector.io.read import load, load_labels, load_spilled, rejects_path, write_rejects
 from features.schema import INPUTS, SHIPMENTS
 
 HEADER = ",".join(GOOD_ROW)
@@ -138,6 +138,15 @@ def test_undecodable_bytes_are_rejected_as_bad_encoding(tmp_path):
     assert loaded.valid["shipment_id"].to_list() == ["S1"]
     assert loaded.rejects["reason_codes"].to_list() == ["bad_encoding"]
     assert "goods_description" in loaded.rejects["reasons"][0]
+    # the spilled reader (files larger than memory) applies the same checks
+    spilled, valid = load_spilled([path], SHIPMENTS, tmp_path)
+    assert valid.collect()["shipment_id"].to_list() == ["S1"]
+    assert spilled.rejects["reason_codes"].to_list() == ["bad_encoding"]
+
+
+def test_header_only_file_is_an_input_error_for_the_spilled_reader_too(tmp_path):
+    with pytest.raises(InputError, match="h.csv: no data rows"):
+        load_spilled([write(tmp_path / "h.csv", HEADER)], SHIPMENTS, tmp_path)
 
 
 def test_row_with_more_fields_than_the_header_is_ragged(tmp_path):

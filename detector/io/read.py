@@ -287,16 +287,9 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
         utf8 = {i: pool.submit(_is_utf8, f) for i, f in enumerate(files) if f.suffix.lower() in _CSV}
         df = _collect(plans, files)
         not_utf8 = [i for i, done in utf8.items() if not done.result()]
-    if not_utf8:
-        in_file = pl.col("_file").is_in(not_utf8)
-        enc = [v.encoding_check(c, c.removeprefix(SRC_PREFIX)) for c, d in df.schema.items() if c.startswith(SRC_PREFIX) and d == pl.String]
-        checks.update({c.flag: c for c in enc})
-        df = df.with_columns((in_file & c.bad).fill_null(False).alias(c.flag) for c in enc)
-
+    df = _encoding_flags(df, not_utf8, checks)
     per_file = {0: df.height} if len(plans) == 1 else dict(df.group_by("_file").len().iter_rows())
-    empty = [str(f) for i, f in enumerate(files) if not per_file.get(i)]
-    if empty:
-        raise InputError(f"{', '.join(empty)}: no data rows (header only)", hint="the file needs at least one data row")
+    _refuse_empty(files, per_file)
     if table.key:
         dup = v.duplicate_check(table.key)
         checks[dup.flag] = dup
@@ -305,6 +298,25 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     valid = df.select(*table.names, *extras, "_source", "_line").filter(ok)
     rejects, reject_counts, reject_examples = _rejects(df.filter(~ok), checks)
     return _loaded(table, valid, plans, files, per_file, rejects, reject_counts, reject_examples)
+
+
+def _encoding_flags(frame, not_utf8: list[int], checks: dict[str, v.Check]):
+    """Flag text with undecodable bytes in the files that are not UTF-8 (a frame or a lazy
+    one), adding those checks; files that decode cleanly pay for nothing."""
+    if not not_utf8:
+        return frame
+    in_file = pl.col("_file").is_in(not_utf8)
+    enc = [v.encoding_check(c, c.removeprefix(SRC_PREFIX)) for c, d in frame.collect_schema().items()
+           if c.startswith(SRC_PREFIX) and d == pl.String]
+    checks.update({c.flag: c for c in enc})
+    return frame.with_columns((in_file & c.bad).fill_null(False).alias(c.flag) for c in enc)
+
+
+def _refuse_empty(files: list[Path], per_file: dict[int, int]) -> None:
+    """A file with a header and no data row is an error naming it."""
+    empty = [str(f) for i, f in enumerate(files) if not per_file.get(i)]
+    if empty:
+        raise InputError(f"{', '.join(empty)}: no data rows (header only)", hint="the file needs at least one data row")
 
 
 def load_spilled(
@@ -339,17 +351,9 @@ def load_spilled(
             ) from None
         not_utf8 = [i for i, done in utf8.items() if not done.result()]
     scan = pl.scan_parquet(checked).with_row_index("_i")
-    if not_utf8:
-        in_file = pl.col("_file").is_in(not_utf8)
-        enc = [v.encoding_check(c, c.removeprefix(SRC_PREFIX)) for c, d in scan.collect_schema().items()
-               if c.startswith(SRC_PREFIX) and d == pl.String]
-        checks.update({c.flag: c for c in enc})
-        scan = scan.with_columns((in_file & c.bad).fill_null(False).alias(c.flag) for c in enc)
-
+    scan = _encoding_flags(scan, not_utf8, checks)
     per_file = dict(scan.group_by("_file").len().collect().iter_rows())
-    empty = [str(f) for i, f in enumerate(files) if not per_file.get(i)]
-    if empty:
-        raise InputError(f"{', '.join(empty)}: no data rows (header only)", hint="the file needs at least one data row")
+    _refuse_empty(files, per_file)
     if table.key:
         dup = v.duplicate_check(table.key)
         checks[dup.flag] = dup
