@@ -154,7 +154,10 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
         mark_country("manufacturer_id").alias(MID_COUNTRY),
         mark_country("port_of_lading").alias(LADING_COUNTRY),
     )
-    rows = tariff.tariffed_origin(rows, events).collect()
+    # One chunk per column: every lookup attaches a one-chunk column to these rows, and
+    # Polars rechunks a whole frame whose columns are chunked differently - once per
+    # family plan instead of once here (measured: families 2.4 -> 1.6 s at 1M rows).
+    rows = tariff.tariffed_origin(rows, events).collect().rechunk()
     ctx = _context(_materialize(_combined(state, rows.lazy(), inputs)), has_inputs, events, rows.lazy())
     warm.join()
 
