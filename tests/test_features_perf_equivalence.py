@@ -64,7 +64,8 @@ def _brute_totals(hk, hp, hv, qk, ok, qx, length):
 
 @pytest.mark.parametrize("spread", [50, 1 << 30])  # counting walk, and the sorted walk for a huge range
 @pytest.mark.parametrize("length", [None, 7])
-def test_totals_before_equals_a_brute_force_sum_over_the_window(spread, length):
+@pytest.mark.parametrize("in_order", ["neither", "history", "queries", "both"])  # already sorted sides are read in place
+def test_totals_before_equals_a_brute_force_sum_over_the_window(spread, length, in_order):
     rng = np.random.default_rng(spread % 97)
     keys = rng.integers(1, 2**63, 12, dtype=np.int64).astype(np.uint64)
     hk = rng.choice(keys[:9], 500)
@@ -73,6 +74,10 @@ def test_totals_before_equals_a_brute_force_sum_over_the_window(spread, length):
     qk = rng.choice(keys, 300)  # keys 9-11 have no history
     ok = rng.random(300) > 0.1
     qx = rng.integers(-spread, spread, 300).astype(np.int64)
+    if in_order in ("history", "both"):
+        hp = np.sort(hp)
+    if in_order in ("queries", "both"):
+        qx = np.sort(qx)
     out = totals_before(hk, hp, hv, qk, ok, qx, length)
     np.testing.assert_array_equal(out, _brute_totals(hk, hp, hv, qk, ok, qx, length))
 
