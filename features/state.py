@@ -71,14 +71,25 @@ def foreign_mark(mid: pl.Expr | None = None, lading: pl.Expr | None = None) -> p
     return (mid != origin).fill_null(False) | (lading != origin).fill_null(False)
 
 
-def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, *,
-                 foreign: pl.Expr | None = None) -> dict[str, pl.LazyFrame]:
+def line_values(foreign: pl.Expr | None = None) -> dict[str, pl.Expr]:
+    """What one shipment line adds to the sums tables, by value column (integers).
+
+    ``foreign`` is the line's :func:`foreign_mark` when the caller has it (default: computed).
+    """
+    return {
+        "value": cents(pl.col("declared_value_usd")),
+        "n": pl.lit(1, dtype=pl.Int64),
+        "foreign": (foreign_mark() if foreign is None else foreign).cast(pl.Int64),
+        "s1": (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64),
+        "s2": (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64),
+    }
+
+
+def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
     """The state's tables before aggregation: one row per shipment (or component import).
 
-    ``foreign`` is each line's :func:`foreign_mark` when the caller has it (default: computed).
     Same columns as :func:`history_tables` (sums tables carry ``n = 1`` per row, first-seen
-    tables the row's day as ``first_day``). The lookups accept repeated keys, so a build
-    stacks these rows under the fitted state without grouping them first.
+    tables the row's day as ``first_day``).
     """
     s = shipments.select(
         "exporter_id",
@@ -89,11 +100,7 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, *,
         week_of(pl.col("arrival_date")).alias("period"),
         month_of(pl.col("arrival_date")).alias("month"),
         day_of(pl.col("arrival_date")).alias("first_day"),
-        cents(pl.col("declared_value_usd")).alias("value"),
-        pl.lit(1, dtype=pl.Int64).alias("n"),
-        (foreign_mark() if foreign is None else foreign).cast(pl.Int64).alias("foreign"),
-        (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64).alias("s1"),
-        (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64).alias("s2"),
+        *[expr.alias(name) for name, expr in line_values().items()],
     )
     out: dict[str, pl.LazyFrame] = {
         name: s.select(*keys, "period", *values) for name, (keys, values) in SUM_TABLES.items() if name not in ("price", "inputs")
@@ -102,6 +109,11 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, *,
     for name, keys in FIRST_TABLES.items():
         if name != "first_input_importer":
             out[name] = s.select(*keys, "first_day")
+    return {name: (out | input_rows(inputs))[name] for name in TABLE_NAMES}
+
+
+def input_rows(inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """The component-import tables of :func:`history_rows`: one row per import line."""
     if inputs is None:
         inputs = pl.LazyFrame(schema=INPUTS.schema)
     i = inputs.select(
@@ -112,9 +124,10 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, *,
         day_of(pl.col("arrival_date")).alias("first_day"),
         cents(pl.col("declared_value_usd")).alias("value"),
     )
-    out["inputs"] = i.select("importer_id", "hs6", "supplier_country", "period", "value")
-    out["first_input_importer"] = i.select("importer_id", "first_day")
-    return {name: out[name] for name in TABLE_NAMES}
+    return {
+        "inputs": i.select("importer_id", "hs6", "supplier_country", "period", "value"),
+        "first_input_importer": i.select("importer_id", "first_day"),
+    }
 
 
 def history_tables(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:

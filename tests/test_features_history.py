@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.families._history import cumulate, event_window_sums, window_sums
+from features.families._history import Lookups, Part, cumulate, event_window_sums, first_seen, window_sums
 
 
 def _hist(seed: int = 1) -> pl.DataFrame:
@@ -49,3 +49,33 @@ def test_event_window_sums_cover_the_weeks_before_the_event_only():
     out = event_window_sums(queries.lazy(), hist.lazy(), by_left=["a", "b"], by_right=["a", "b"], event_week="ew",
                             event_weeks=[20, 35], length=6, values=["v"], prefix="e_").collect()
     assert out["e_v"].to_list() == [_brute(hist, "x", "q", 14, 19), _brute(hist, "z", "p", 29, 34), 0]
+
+
+def _rows(seed: int) -> pl.DataFrame:
+    """Rows that are both queries and history: a few of them are not history (``fresh`` False)."""
+    h = _hist(seed).rename({"period": "wk"})
+    return h.with_columns(fresh=pl.Series(np.random.default_rng(seed).random(h.height) > 0.2))
+
+
+def test_rows_read_as_their_own_history_give_the_sums_of_a_separate_table():
+    rows = _rows(4)
+    state = _hist(5)  # an earlier table with the same columns, read as a second part
+    base = rows.lazy()  # the lookups recognise the rows as their own history by this object
+    parts = (Part(state.lazy()), Part(base, {"period": "wk"}, keep="fresh"))
+    as_table = pl.concat([state, rows.filter("fresh").select("a", "b", pl.col("wk").alias("period"), "v")])
+    for length in (None, 6):
+        kw = dict(by_left=["a", "b"], by_right=["a", "b"], end=pl.col("wk") - 1, length=length, values=["v"], prefix="s_")
+        got = window_sums(base, parts, queries=base, lookups=Lookups(), **kw).collect()["s_v"]
+        expect = window_sums(base, as_table.lazy(), **kw).collect()["s_v"]
+        assert got.to_list() == expect.to_list()
+        assert got.sum() > 0  # the comparison is not between two columns of zeros
+
+
+def test_first_seen_over_parts_takes_the_earliest_day_and_skips_rows_that_are_not_history():
+    rows = pl.DataFrame({"a": ["x", "y", "x", "z"], "first_day": [30, 12, 20, 5], "fresh": [True, True, True, False]})
+    state = pl.DataFrame({"a": ["x", "w"], "first_day": [25, 3]})
+    base = rows.lazy()
+    out = first_seen(base, (Part(state.lazy()), Part(base, keep="fresh")), on=["a"], name="first",
+                     queries=base, lookups=Lookups()).collect()
+    # x: min(25 in the state, 30 and 20 in the rows); y: only its own row; z: its row is not history
+    assert out["first"].to_list() == [20, 12, 20, None]

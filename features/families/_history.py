@@ -24,7 +24,8 @@ histories; the odds are about n^2 / 2^65 (1e-8 for a million keys), accepted.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -102,15 +103,44 @@ def _fold(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray
     return h, (np.logical_and.reduce(masks) if masks else None)
 
 
-class Lookups:
-    """What the lookups of one build share, computed once: the hash of each query column
-    and each history table's hash index.
+@dataclass(frozen=True)
+class Part:
+    """One frame of history rows, read through logical column names.
 
-    Many features read the same table with the same key (an exporter's exports over 26
+    ``names`` maps a logical name (``exporter_id``, ``hs6``, ``period``, ``value``...) to the
+    frame's column (default: the same name), so a file's own rows can serve as history
+    without being copied into one table per lookup. ``keep`` names a Boolean column of the
+    rows that are history (the others are only queried); None keeps every row.
+    """
+
+    frame: pl.LazyFrame
+    names: Mapping[str, str] = field(default_factory=dict)
+    keep: str | None = None
+
+    def cols(self, logical: Sequence[str]) -> list[str]:
+        return [self.names.get(c, c) for c in logical]
+
+
+#: History read by a lookup: a frame of history rows, or several parts whose sums add up
+#: (a fitted state's table and the file's own rows after it).
+History = pl.LazyFrame | tuple[Part, ...]
+
+
+def _parts(history: History) -> tuple[Part, ...]:
+    return (Part(history),) if isinstance(history, pl.LazyFrame) else tuple(history)
+
+
+class Lookups:
+    """What the lookups of one build share, computed once: the hash of each column and
+    each history part's hash index.
+
+    Many features read the same history with the same key (an exporter's exports over 26
     weeks, its lines so far, its early lines) and the rows' same few columns, so hashing
-    and indexing once per (table, key) instead of once per lookup saves much of their
-    cost. Only those are kept: every array kept is memory touched for the first time,
-    which costs more than the work it saves for anything used once.
+    and indexing once per (part, key) instead of once per lookup saves much of their cost.
+    When a part is the query rows themselves, read by the same columns, its index gives
+    the queries' slots too: no hash table lookup at all. Only what is reused is kept:
+    every array kept is memory touched for the first time, which costs more than the work
+    it saves for anything used once.
     Entries are keyed by the frames' identity and hold the frames, so an identity cannot be
     reused while the cache lives (one build's :class:`~features.families._context.Context`).
     Safe across the threads the families run on: each entry is computed once.
@@ -140,55 +170,74 @@ class Lookups:
         (a lazy plan such as a ``group_by`` may give its rows in another order each time)."""
         return self._once(("frame", id(frame)), (frame,), frame.collect)
 
-    def keys(self, queries: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(hash, valid)`` of the key ``cols`` for every query row: the :func:`key_hash` fold
-        of each column's hash (kept: the rows' few columns make most keys); ``valid`` is
-        None when no part is null."""
+    def keys(self, frame: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(hash, valid)`` of the key ``cols`` for every row of ``frame``: the :func:`key_hash`
+        fold of each column's hash (kept: a few columns make most keys); ``valid`` is None
+        when no part is null."""
         return _fold([
-            self._once(("column", id(queries), c), (queries,), lambda c=c: _column_hash(self.frame(queries), c))
+            self._once(("column", id(frame), c), (frame,), lambda c=c: _column_hash(self.frame(frame), c))
             for c in cols
         ])
 
-    def history(self, table: pl.LazyFrame, cols: Sequence[str], period: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None, tuple]:
-        """The indexed history of ``table`` by ``cols``: ``(slot, period, n_slots, kept, table)``.
-
-        Rows with a null key or period are left out (``kept`` is their mask, None when all
-        are kept); ``table`` is the open-addressing table queries are looked up in.
-        """
+    def _index(self, frame: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, int, tuple]:
+        """Slot of every row of ``frame`` by the key ``cols`` (-1: null key), the number of
+        slots and the open-addressing table queries are looked up in."""
         from features.families._kernels import index
 
         def compute():
-            df = self.frame(table)
-            hashes, kept = _fold([_column_hash(df, c) for c in cols])
-            p = df.get_column(period).cast(pl.Int64)
-            if p.null_count():
-                kept = p.is_not_null().to_numpy() if kept is None else kept & p.is_not_null().to_numpy()
-            periods = p.fill_null(0).to_numpy()
-            if kept is not None:
-                hashes, periods = hashes[kept], periods[kept]
-            slot, table_keys, table_ids, n_slots = index(hashes)
-            return slot, periods, n_slots, kept, (table_keys, table_ids)
-        return self._once(("history", id(table), tuple(cols), period), (table,), compute)
+            hashes, valid = self.keys(frame, cols)
+            slot, table_keys, table_ids, n_slots = index(hashes if valid is None else hashes[valid])
+            if valid is not None:
+                slot = np.where(valid, _scatter(slot, valid), -1)
+            return slot, n_slots, (table_keys, table_ids)
+        return self._once(("index", id(frame), tuple(cols)), (frame,), compute)
 
-    def values(self, table: pl.LazyFrame, cols: Sequence[str], period: str, values: Sequence[str]) -> np.ndarray:
-        """The integer ``values`` of the history rows :meth:`history` keeps (rows x values)."""
-        kept = self.history(table, cols, period)[3]
-        out = self.frame(table).select([pl.col(v).cast(pl.Int64).fill_null(0) for v in values]).to_numpy()
-        return np.ascontiguousarray(out if kept is None else out[kept], dtype=np.int64)
+    def history(self, part: Part, cols: Sequence[str], period: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(slot, period, n_slots)`` for every row of the part: slot -1 for rows that are
+        not history (null key or period, or not kept)."""
 
-    def slots(self, queries: pl.LazyFrame, on: Sequence[str], table: pl.LazyFrame, table_on: Sequence[str], period: str) -> np.ndarray:
-        """Slot in the history of ``table`` of each query row's key (-1: null key, or no history)."""
+        def compute():
+            slot, n_slots, _ = self._index(part.frame, part.cols(cols))
+            df = self.frame(part.frame)
+            p = df.get_column(part.cols([period])[0]).cast(pl.Int64)
+            drop = p.is_null()
+            if part.keep is not None:
+                drop = drop | ~df.get_column(part.keep).fill_null(False)
+            if drop.any():
+                slot = np.where(drop.to_numpy(), -1, slot)
+                p = p.fill_null(0)
+            return slot, p.to_numpy(), n_slots
+        return self._once(("history", id(part.frame), tuple(part.cols(cols)), part.cols([period])[0], part.keep),
+                          (part.frame,), compute)
+
+    def values(self, part: Part, values: Sequence[str]) -> np.ndarray:
+        """The integer ``values`` of every row of the part (rows x values; null = 0)."""
+        out = self.frame(part.frame).select([pl.col(c).cast(pl.Int64).fill_null(0) for c in part.cols(values)]).to_numpy()
+        return np.ascontiguousarray(out, dtype=np.int64)
+
+    def slots(self, queries: pl.LazyFrame, on: Sequence[str], part: Part, table_on: Sequence[str]) -> np.ndarray:
+        """Slot in the part's index of each query row's key (-1: null key, or no history)."""
         from features.families._kernels import lookup
 
+        cols = part.cols(table_on)
+        if queries is part.frame and list(on) == cols:
+            return self._index(part.frame, cols)[0]  # the rows are their own history
         hashes, valid = self.keys(queries, on)
         if valid is None:
             valid = np.ones(hashes.shape[0], dtype=np.bool_)
-        return lookup(*self.history(table, table_on, period)[4], hashes, valid)
+        return lookup(*self._index(part.frame, cols)[2], hashes, valid)
+
+
+def _scatter(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``values`` placed at the True positions of ``where`` (0 elsewhere)."""
+    out = np.zeros(where.shape[0], dtype=values.dtype)
+    out[where] = values
+    return out
 
 
 def window_sums(
     lf: pl.LazyFrame,
-    cum: pl.LazyFrame,
+    cum: History,
     *,
     by_left: Sequence[str],
     by_right: Sequence[str],
@@ -204,9 +253,9 @@ def window_sums(
     (``length=None``: every period up to ``end``, one lookup instead of two).
 
     ``cum`` holds history rows ``(by_right..., period, values...)`` (see :func:`cumulate`;
-    repeated (key, period) rows are summed). Keys with no history give 0 (a count of
-    nothing), never null; rows whose key or ``end`` is null give 0 too, and features
-    decide what that means. Rows keep their order.
+    repeated (key, period) rows are summed), as one frame or as parts whose sums add up.
+    Keys with no history give 0 (a count of nothing), never null; rows whose key or
+    ``end`` is null give 0 too, and features decide what that means. Rows keep their order.
 
     ``queries`` (default: ``lf``) is a frame with the same rows in the same order as ``lf``
     holding the key and period columns: a pipeline adding many lookups passes its base rows
@@ -217,18 +266,22 @@ def window_sums(
 
     lookups = lookups or Lookups()
     q = lf if queries is None else queries
-    slot = lookups.slots(q, by_left, cum, by_right, period)
     x = lookups.frame(q).select((end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")).to_series()
-    if x.null_count():
-        slot = np.where(x.is_null().to_numpy(), -1, slot)
-        x = x.fill_null(0)
-    h_slot, h_period, n_slots, _, _ = lookups.history(cum, by_right, period)
-    sums = window_totals(h_slot, h_period, lookups.values(cum, by_right, period, values), n_slots,
-                         slot, x.to_numpy(), length)
+    missing = x.is_null().to_numpy() if x.null_count() else None
+    x = x.fill_null(0).to_numpy()
+    sums = np.zeros((len(values), x.shape[0]), dtype=np.int64)
+    for part in _parts(cum):
+        if not lookups.frame(part.frame).height:
+            continue
+        slot = lookups.slots(q, by_left, part, by_right)
+        if missing is not None:
+            slot = np.where(missing, -1, slot)
+        h_slot, h_period, n_slots = lookups.history(part, by_right, period)
+        sums += window_totals(h_slot, h_period, lookups.values(part, values), n_slots, slot, x, length)
     return lf.with_columns([pl.Series(f"{prefix}{v}", sums[c]) for c, v in enumerate(values)])
 
 
-def first_seen(lf: pl.LazyFrame, table: pl.LazyFrame, *, on: Sequence[str], name: str,
+def first_seen(lf: pl.LazyFrame, table: History, *, on: Sequence[str], name: str,
                table_on: Sequence[str] | None = None, queries: pl.LazyFrame | None = None,
                lookups: Lookups | None = None) -> pl.LazyFrame:
     """Add ``first_day`` (Int32 day index) of the keys ``on`` from a first-seen table as ``name``
@@ -237,24 +290,36 @@ def first_seen(lf: pl.LazyFrame, table: pl.LazyFrame, *, on: Sequence[str], name
     The earliest date of an entity is point-in-time safe to read: if it is before the
     shipment's arrival, it was known then; later rows can only move it earlier if they
     are earlier, which appended later rows are not. ``table`` may repeat keys (a state
-    stacked with a file's rows): the minimum is taken. ``queries``, ``lookups``: as in
-    :func:`window_sums`.
+    stacked with a file's rows) and come in parts: the minimum is taken. ``queries``,
+    ``lookups``: as in :func:`window_sums`.
     """
     from features.families._kernels import min_by_slot
 
     lookups = lookups or Lookups()
     table_on = list(table_on or on)
-    slot = lookups.slots(lf if queries is None else queries, on, table, table_on, "first_day")
-    h_slot, _, n_slots, _, _ = lookups.history(table, table_on, "first_day")
-    days = lookups.values(table, table_on, "first_day", ["first_day"])[:, 0]
-    best, found = min_by_slot(h_slot, days, n_slots, slot)
+    q = lf if queries is None else queries
+    best = found = None
+    for part in _parts(table):
+        if not lookups.frame(part.frame).height:
+            continue
+        slot = lookups.slots(q, on, part, table_on)
+        h_slot, _, n_slots = lookups.history(part, table_on, "first_day")
+        days = lookups.values(part, ["first_day"])[:, 0]
+        b, f = min_by_slot(h_slot, days, n_slots, slot)
+        if best is None:
+            best, found = b, f
+        else:
+            best = np.where(f & (~found | (b < best)), b, best)
+            found = found | f
+    if best is None:
+        return lf.with_columns(pl.lit(None, dtype=pl.Int32).alias(name))
     day = pl.Series(name, best, dtype=pl.Int64).cast(pl.Int32)
     return lf.with_columns(pl.when(pl.Series(found)).then(day).alias(name))
 
 
 def event_window_sums(
     lf: pl.LazyFrame,
-    hist: pl.LazyFrame,
+    hist: History,
     *,
     by_left: Sequence[str],
     by_right: Sequence[str],

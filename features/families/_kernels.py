@@ -153,8 +153,9 @@ def _walk(h_slot, h_period, h_values, n_slots, q_slot, q_x, offsets, signs, lo, 
                 ptr[k] += 1
         if ii < nh:
             s = h_slot[r]
-            for c in range(m):
-                acc[s, c] += h_values[r, c]
+            if s >= 0:  # -1: a row that is not history (only queried)
+                for c in range(m):
+                    acc[s, c] += h_values[r, c]
     return out
 
 
@@ -162,7 +163,8 @@ def window_totals(h_slot: np.ndarray, h_period: np.ndarray, h_values: np.ndarray
                   q_slot: np.ndarray, q_x: np.ndarray, length: int | None = None) -> np.ndarray:
     """``out[c, j]`` = sum of ``h_values[i, c]`` over history rows with ``h_slot[i] == q_slot[j]``
     and ``q_x[j] - length <= h_period[i] < q_x[j]`` (every period before ``q_x[j]`` when
-    ``length`` is None); 0 where ``q_slot[j] < 0``. One row per value: each is contiguous.
+    ``length`` is None); 0 where ``q_slot[j] < 0``; rows with ``h_slot[i] < 0`` are not
+    history. One row per value: each is contiguous.
 
     Slots come from :func:`index` and :func:`lookup`; periods and ``q_x`` are int64.
     """
@@ -199,6 +201,8 @@ def min_by_slot(h_slot, h_values, n_slots, q_slot):
     seen = np.zeros(n_slots, dtype=np.bool_)
     for r in range(h_slot.shape[0]):
         s = h_slot[r]
+        if s < 0:
+            continue
         if not seen[s] or h_values[r] < best[s]:
             best[s] = h_values[r]
             seen[s] = True
@@ -206,7 +210,7 @@ def min_by_slot(h_slot, h_values, n_slots, q_slot):
     found = np.zeros(q_slot.shape[0], dtype=np.bool_)
     for j in range(q_slot.shape[0]):
         s = q_slot[j]
-        if s >= 0:
+        if s >= 0 and seen[s]:  # a key may be indexed with no history row (only queried)
             out[j] = best[s]
             found[j] = True
     return out, found
