@@ -211,8 +211,12 @@ class Lookups:
                           (part.frame,), compute)
 
     def values(self, part: Part, values: Sequence[str]) -> np.ndarray:
-        """The integer ``values`` of every row of the part (rows x values; null = 0)."""
-        out = self.frame(part.frame).select([pl.col(c).cast(pl.Int64).fill_null(0) for c in part.cols(values)]).to_numpy()
+        """The integer ``values`` of every row of the part (rows x values; null = 0). A single
+        Int64 column without nulls is read in place, not copied."""
+        cols = [self.frame(part.frame).get_column(c) for c in part.cols(values)]
+        if len(cols) == 1 and cols[0].dtype == pl.Int64 and not cols[0].null_count():
+            return cols[0].to_numpy().reshape(-1, 1)
+        out = pl.DataFrame([c.cast(pl.Int64).fill_null(0) for c in cols]).to_numpy()
         return np.ascontiguousarray(out, dtype=np.int64)
 
     def slots(self, queries: pl.LazyFrame, on: Sequence[str], part: Part, table_on: Sequence[str]) -> np.ndarray:
@@ -269,7 +273,7 @@ def window_sums(
     x = lookups.frame(q).select((end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")).to_series()
     missing = x.is_null().to_numpy() if x.null_count() else None
     x = x.fill_null(0).to_numpy()
-    sums = np.zeros((len(values), x.shape[0]), dtype=np.int64)
+    sums = None
     for part in _parts(cum):
         if not lookups.frame(part.frame).height:
             continue
@@ -277,7 +281,10 @@ def window_sums(
         if missing is not None:
             slot = np.where(missing, -1, slot)
         h_slot, h_period, n_slots = lookups.history(part, by_right, period)
-        sums += window_totals(h_slot, h_period, lookups.values(part, values), n_slots, slot, x, length)
+        got = window_totals(h_slot, h_period, lookups.values(part, values), n_slots, slot, x, length)
+        sums = got if sums is None else sums + got
+    if sums is None:
+        sums = np.zeros((len(values), x.shape[0]), dtype=np.int64)
     return lf.with_columns([pl.Series(f"{prefix}{v}", sums[c]) for c, v in enumerate(values)])
 
 
