@@ -1,9 +1,10 @@
 """Build the feature frame: the input rows plus one column per registry feature.
 
 ``build`` reads the input once, prepares per-row keys (HS6, week, month, tariffed origin)
-on a narrow in-memory copy, stacks the reference state with the file's own rows dated
-after ``state.as_of`` as history (the rows are not grouped first: every lookup sums
-repeated keys), and runs the feature families over the rows. Each history lookup is a
+and what each line adds to the history on a narrow in-memory copy, and runs the feature
+families over the rows. Each history is the reference state's table plus the file's own
+rows dated after ``state.as_of``, read in place (the rows are not copied or grouped:
+every lookup sums repeated keys). Each history lookup is a
 compiled linear pass (``features/families/_kernels.py``); the families are independent
 given the rows, so they run on two threads and their columns are stacked in registry
 order. Rows come back in input order; each row's features depend only on its own values

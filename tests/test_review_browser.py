@@ -108,8 +108,8 @@ def test_keyboard_shortcuts_move_and_decide_on_the_queue(server, page):
     page.keyboard.press("k")
     page.keyboard.press("j")
     assert page.locator("#queue tr.selected").get_attribute("data-id") == ids[1]
-    page.keyboard.press("x")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the decision posts a form; wait for the page it leads to
+        page.keyboard.press("x")
     assert page.locator(f'#queue tr[data-id="{ids[1]}"] .status').inner_text() == "cleared"
     assert store.current_status() == {ids[1]: "cleared"}
     page.keyboard.press("j")
