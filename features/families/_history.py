@@ -192,21 +192,31 @@ class Lookups:
             return slot, n_slots, (table_keys, table_ids)
         return self._once(("index", id(frame), tuple(cols)), (frame,), compute)
 
+    def periods(self, part: Part, period: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The part's ``period`` column as an integer array (read in place when it can be)
+        and the mask of rows that are not history (null period, or not kept; None: none)."""
+
+        def compute():
+            df = self.frame(part.frame)
+            p = df.get_column(part.cols([period])[0])
+            if p.dtype not in (pl.Int32, pl.Int64):
+                p = p.cast(pl.Int64)
+            drop = p.is_null()
+            if part.keep is not None:
+                drop = drop | ~df.get_column(part.keep).fill_null(False)
+            return (p.fill_null(0) if p.null_count() else p).to_numpy(), (drop.to_numpy() if drop.any() else None)
+        return self._once(("periods", id(part.frame), part.cols([period])[0], part.keep), (part.frame,), compute)
+
     def history(self, part: Part, cols: Sequence[str], period: str) -> tuple[np.ndarray, np.ndarray, int]:
         """``(slot, period, n_slots)`` for every row of the part: slot -1 for rows that are
         not history (null key or period, or not kept)."""
 
         def compute():
             slot, n_slots, _ = self._index(part.frame, part.cols(cols))
-            df = self.frame(part.frame)
-            p = df.get_column(part.cols([period])[0]).cast(pl.Int64)
-            drop = p.is_null()
-            if part.keep is not None:
-                drop = drop | ~df.get_column(part.keep).fill_null(False)
-            if drop.any():
-                slot = np.where(drop.to_numpy(), -1, slot)
-                p = p.fill_null(0)
-            return slot, p.to_numpy(), n_slots
+            periods, drop = self.periods(part, period)
+            if drop is not None:
+                slot = np.where(drop, -1, slot)
+            return slot, periods, n_slots
         return self._once(("history", id(part.frame), tuple(part.cols(cols)), part.cols([period])[0], part.keep),
                           (part.frame,), compute)
 
@@ -270,7 +280,7 @@ def window_sums(
 
     lookups = lookups or Lookups()
     q = lf if queries is None else queries
-    x = lookups.frame(q).select((end.cast(pl.Int32) + 1).cast(pl.Int64).alias("_x")).to_series()
+    x = lookups.frame(q).select((end.cast(pl.Int32) + 1).alias("_x")).to_series()
     missing = x.is_null().to_numpy() if x.null_count() else None
     x = x.fill_null(0).to_numpy()
     sums = None

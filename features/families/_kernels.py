@@ -46,8 +46,35 @@ def _grow(table_keys, table_ids):
     return keys, ids
 
 
+def _ro(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``: the kernels are compiled (and cached) once for read-only
+    inputs, which is how Polars hands out columns read in place, whatever the caller has."""
+    if not a.flags.writeable:
+        return a
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Dense slot of each history key (uint64): ``(slots, table_keys, table_ids, n_slots)``
+    (see :func:`_index`)."""
+    return _index(_ro(keys))
+
+
+def lookup(table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Slot of each query key, ``-1`` when invalid or absent from the history (:func:`_lookup`)."""
+    return _lookup(_ro(table_keys), _ro(table_ids), _ro(keys), _ro(valid))
+
+
+def min_by_slot(h_slot: np.ndarray, h_values: np.ndarray, n_slots: int, q_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the minimum of ``h_values`` over the history rows of its slot, and whether
+    there is any (:func:`_min_by_slot`)."""
+    return _min_by_slot(_ro(h_slot), _ro(np.ascontiguousarray(h_values, dtype=np.int64)), int(n_slots), _ro(q_slot))
+
+
 @numba.njit(cache=True, nogil=True)
-def index(keys):
+def _index(keys):
     """Dense slot of each history key, the open-addressing table (kept at most half full,
     grown by doubling: sized by the distinct keys, so it stays small and in cache) and the
     number of slots: ``(slots, table_keys, table_ids, n_slots)``."""
@@ -78,7 +105,7 @@ def index(keys):
 
 
 @numba.njit(cache=True, nogil=True)
-def lookup(table_keys, table_ids, keys, valid):
+def _lookup(table_keys, table_ids, keys, valid):
     """Slot of each query key, ``-1`` when invalid or absent from the history."""
     mask = table_keys.shape[0] - 1
     out = np.full(keys.shape[0], -1, dtype=np.int64)
@@ -166,7 +193,7 @@ def window_totals(h_slot: np.ndarray, h_period: np.ndarray, h_values: np.ndarray
     ``length`` is None); 0 where ``q_slot[j] < 0``; rows with ``h_slot[i] < 0`` are not
     history. One row per value: each is contiguous.
 
-    Slots come from :func:`index` and :func:`lookup`; periods and ``q_x`` are int64.
+    Slots come from :func:`index` and :func:`lookup`; periods and ``q_x`` are integer arrays.
     """
     offs = np.array([0] if length is None else [0, length], dtype=np.int64)
     signs = np.array([1, -1][: offs.size], dtype=np.int64)
@@ -175,7 +202,8 @@ def window_totals(h_slot: np.ndarray, h_period: np.ndarray, h_values: np.ndarray
     hi = int(max(a.max() for a in sizes)) if sizes else 0
     span = hi - lo + 1
     counting = span <= _MAX_COUNTING_RANGE
-    return _walk(h_slot, h_period, np.ascontiguousarray(h_values), int(n_slots), q_slot, q_x, offs, signs, lo,
+    return _walk(_ro(h_slot), _ro(h_period), _ro(np.ascontiguousarray(h_values, dtype=np.int64)), int(n_slots),
+                 _ro(q_slot), _ro(q_x), _ro(offs), _ro(signs), lo,
                  span if counting else 1, counting)
 
 
@@ -194,7 +222,7 @@ def totals_before(h_key: np.ndarray, h_period: np.ndarray, h_values: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
-def min_by_slot(h_slot, h_values, n_slots, q_slot):
+def _min_by_slot(h_slot, h_values, n_slots, q_slot):
     """Per query, the minimum of ``h_values`` over the history rows of its slot, and whether
     there is any (``found`` False where ``q_slot < 0``)."""
     best = np.empty(n_slots, dtype=np.int64)
@@ -225,9 +253,12 @@ def min_by_key(h_key: np.ndarray, h_values: np.ndarray, q_key: np.ndarray, q_val
 
 def warm() -> None:
     """Load the compiled kernels (from numba's on-disk cache after the first run) on tiny
-    inputs, so a caller can overlap that fixed cost with reading its input."""
+    inputs typed as a build's (Int32 periods and bounds), so a caller can overlap that
+    fixed cost with reading its input."""
     k = np.arange(4, dtype=np.uint64)
-    p = np.arange(4, dtype=np.int64)
+    p = np.arange(4, dtype=np.int32)
     ok = np.ones(4, dtype=np.bool_)
-    totals_before(k, p, np.ones((4, 1), dtype=np.int64), k, ok, p, 1)
-    min_by_key(k, p, k, ok)
+    h_slot, table_keys, table_ids, n_slots = index(k)
+    q_slot = lookup(table_keys, table_ids, k, ok)
+    window_totals(h_slot, p, np.ones((4, 1), dtype=np.int64), n_slots, q_slot, p, 1)
+    min_by_slot(h_slot, np.arange(4, dtype=np.int64), n_slots, q_slot)
