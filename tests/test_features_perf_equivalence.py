@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -97,3 +99,12 @@ def test_min_by_key_finds_the_earliest_value_of_each_key_and_nothing_for_unknown
     best, found = min_by_key(hk, hv, qk, ok)
     assert found.tolist() == [True, True, False, True, False]
     assert best[found].tolist() == [7, 20, 9]
+
+
+def test_loading_the_kernels_does_not_import_scipy_linalg():
+    # numba's BLAS probe would import scipy.linalg (0.2-0.3 s of every build); the kernels need no BLAS.
+    code = ("import sys, numpy as np; from features.families import _kernels as K; K.warm();"
+            "print('scipy.linalg' in sys.modules, K.totals_before(*[np.arange(3, dtype=t) for t in (np.uint64, np.int64)],"
+            " np.ones((3, 1), np.int64), np.arange(3, dtype=np.uint64), np.ones(3, bool), np.arange(3, dtype=np.int64) + 1).tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=1)
+    assert out == ["False", "[[1, 1, 1]]\n"]
