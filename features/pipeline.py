@@ -4,8 +4,8 @@
 and what each line adds to the history on a narrow in-memory copy, and runs the feature
 families over the rows. Each history is the reference state's table plus the file's own
 rows dated after ``state.as_of``, read in place (the rows are not copied or grouped:
-every lookup sums repeated keys). Each history lookup is a
-compiled linear pass (``features/families/_kernels.py``); the families are independent
+every lookup sums repeated keys). Each history lookup is a compiled linear pass
+(``features/families/_kernels.py``); the families are independent
 given the rows, so they run on two threads and their columns are stacked in registry
 order. Rows come back in input order; each row's features depend only on its own values
 and on history strictly before its arrival week, month or day (see
@@ -184,8 +184,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # attaches a one-chunk column to these rows, and Polars rechunks a whole frame whose
     # columns are chunked differently, once per family plan instead of once here; and a
     # one-chunk column is read as an array without a copy (measured at 1M rows: families
-    # 2.4 -> 1.6 s; rechunking costs 0.15 s).
-    # The codes and dates the keys were derived from are not read again: left out of the copy.
+    # 2.4 -> 1.6 s; rechunking costs 0.1 s). The codes and dates the keys were derived
+    # from are not read again: they are left out of the copy.
     rows = tariff.tariffed_origin(rows, events).drop(_DERIVED_FROM).collect().rechunk()
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     ctx = _context(_history(state, base, inputs), has_inputs, events, base)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from features.families._history import Lookups
+from features.families._history import History, Lookups
 
 #: Internal per-row columns the pipeline adds before the families run (dropped at the end).
 WEEK = "_week"
@@ -26,13 +26,14 @@ LADING_COUNTRY = "ev_lading_country"
 
 @dataclass(frozen=True)
 class Context:
-    """History rows per lookup name (``cum`` and ``raw`` name the same frames: key columns,
-    ``period`` and integer values, repeated keys allowed - see ``_history.window_sums``),
-    first-seen tables, and the week indexes of the tariff events."""
+    """History rows per lookup name (``cum`` and ``raw`` name the same histories: key
+    columns, ``period`` and integer values, repeated keys allowed, as one frame or as parts
+    - see ``_history.window_sums``), first-seen tables, and the week indexes of the tariff
+    events."""
 
-    cum: dict[str, pl.LazyFrame]
-    raw: dict[str, pl.LazyFrame]
-    first: dict[str, pl.LazyFrame]
+    cum: dict[str, History]
+    raw: dict[str, History]
+    first: dict[str, History]
     has_inputs: bool
     event_weeks: tuple[int, ...] = ()
     #: The shipment rows the families start from (in memory): lookups take their query
