@@ -221,13 +221,24 @@ class Lookups:
                           (part.frame,), compute)
 
     def values(self, part: Part, values: Sequence[str]) -> np.ndarray:
-        """The integer ``values`` of every row of the part (rows x values; null = 0). A single
-        Int64 column without nulls is read in place, not copied."""
-        cols = [self.frame(part.frame).get_column(c) for c in part.cols(values)]
-        if len(cols) == 1 and cols[0].dtype == pl.Int64 and not cols[0].null_count():
-            return cols[0].to_numpy().reshape(-1, 1)
-        out = pl.DataFrame([c.cast(pl.Int64).fill_null(0) for c in cols]).to_numpy()
-        return np.ascontiguousarray(out, dtype=np.int64)
+        """The integer ``values`` of every row of the part (rows x values, int64; null = 0).
+        A single Int64 column without nulls is read in place; several are copied once."""
+        if len(values) == 1:
+            col = self.column(part, values[0])
+            if col.dtype == np.int64:
+                return col.reshape(-1, 1)
+
+        def compute():
+            cols = [self.frame(part.frame).get_column(c).cast(pl.Int64).fill_null(0) for c in part.cols(values)]
+            return np.ascontiguousarray(pl.DataFrame(cols).to_numpy(), dtype=np.int64)
+        return self._once(("values", id(part.frame), tuple(part.cols(values))), (part.frame,), compute)
+
+    def column(self, part: Part, name: str) -> np.ndarray:
+        """One integer column of the part (null = 0), read in place when it has no nulls."""
+        c = self.frame(part.frame).get_column(part.cols([name])[0])
+        if not c.dtype.is_integer():
+            c = c.cast(pl.Int64)
+        return (c.fill_null(0) if c.null_count() else c).to_numpy()
 
     def slots(self, queries: pl.LazyFrame, on: Sequence[str], part: Part, table_on: Sequence[str]) -> np.ndarray:
         """Slot in the part's index of each query row's key (-1: null key, or no history)."""
@@ -321,7 +332,7 @@ def first_seen(lf: pl.LazyFrame, table: History, *, on: Sequence[str], name: str
             continue
         slot = lookups.slots(q, on, part, table_on)
         h_slot, _, n_slots = lookups.history(part, table_on, "first_day")
-        days = lookups.values(part, ["first_day"])[:, 0]
+        days = lookups.column(part, "first_day")
         b, f = min_by_slot(h_slot, days, n_slots, slot)
         if best is None:
             best, found = b, f

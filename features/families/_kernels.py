@@ -72,7 +72,7 @@ def lookup(table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, vali
 def min_by_slot(h_slot: np.ndarray, h_values: np.ndarray, n_slots: int, q_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per query, the minimum of ``h_values`` over the history rows of its slot, and whether
     there is any (:func:`_min_by_slot`)."""
-    return _min_by_slot(_ro(h_slot), _ro(np.ascontiguousarray(h_values, dtype=np.int64)), int(n_slots), _ro(q_slot))
+    return _min_by_slot(_ro(h_slot), _ro(np.ascontiguousarray(h_values)), int(n_slots), _ro(q_slot))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -293,4 +293,4 @@ def warm() -> None:
     h_slot, table_keys, table_ids, n_slots = index(k)
     q_slot = lookup(table_keys, table_ids, k, ok)
     window_totals(h_slot, p, np.ones((4, 1), dtype=np.int64), n_slots, q_slot, p, 1)
-    min_by_slot(h_slot, np.arange(4, dtype=np.int64), n_slots, q_slot)
+    min_by_slot(h_slot, p, n_slots, q_slot)  # first-seen days: Int32 columns read in place
