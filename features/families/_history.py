@@ -240,6 +240,15 @@ class Lookups:
             c = c.cast(pl.Int64)
         return (c.fill_null(0) if c.null_count() else c).to_numpy()
 
+    def bounds(self, queries: pl.LazyFrame, end: pl.Expr) -> tuple[np.ndarray, np.ndarray | None]:
+        """``end + 1`` for every query row (the first period a window excludes), and the mask
+        of rows where it is null (None: none). Kept: most lookups end the week before arrival."""
+
+        def compute():
+            x = self.frame(queries).select((end.cast(pl.Int32) + 1).alias("_x")).to_series()
+            return x.fill_null(0).to_numpy(), (x.is_null().to_numpy() if x.null_count() else None)
+        return self._once(("bounds", id(queries), str(end)), (queries,), compute)
+
     def slots(self, queries: pl.LazyFrame, on: Sequence[str], part: Part, table_on: Sequence[str]) -> np.ndarray:
         """Slot in the part's index of each query row's key (-1: null key, or no history)."""
         from features.families._kernels import lookup
@@ -291,9 +300,7 @@ def window_sums(
 
     lookups = lookups or Lookups()
     q = lf if queries is None else queries
-    x = lookups.frame(q).select((end.cast(pl.Int32) + 1).alias("_x")).to_series()
-    missing = x.is_null().to_numpy() if x.null_count() else None
-    x = x.fill_null(0).to_numpy()
+    x, missing = lookups.bounds(q, end)
     sums = None
     for part in _parts(cum):
         if not lookups.frame(part.frame).height:
