@@ -243,11 +243,8 @@ class Lookups:
     def bounds(self, queries: pl.LazyFrame, end: pl.Expr) -> tuple[np.ndarray, np.ndarray | None]:
         """``end + 1`` for every query row (the first period a window excludes), and the mask
         of rows where it is null (None: none). Kept: most lookups end the week before arrival."""
-
-        def compute():
-            x = self.frame(queries).select((end.cast(pl.Int32) + 1).alias("_x")).to_series()
-            return x.fill_null(0).to_numpy(), (x.is_null().to_numpy() if x.null_count() else None)
-        return self._once(("bounds", id(queries), str(end)), (queries,), compute)
+        return self._once(("bounds", id(queries), str(end)), (queries,),
+                          lambda: _bounds(self.frame(queries).select(end.alias("_end")).to_series()))
 
     def slots(self, queries: pl.LazyFrame, on: Sequence[str], part: Part, table_on: Sequence[str]) -> np.ndarray:
         """Slot in the part's index of each query row's key (-1: null key, or no history)."""
@@ -260,6 +257,11 @@ class Lookups:
         if valid is None:
             valid = np.ones(hashes.shape[0], dtype=np.bool_)
         return lookup(*self._index(part.frame, cols)[2], hashes, valid)
+
+
+def _bounds(end: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    x = end.cast(pl.Int32) + 1
+    return x.fill_null(0).to_numpy(), (x.is_null().to_numpy() if x.null_count() else None)
 
 
 def _scatter(values: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -275,7 +277,7 @@ def window_sums(
     *,
     by_left: Sequence[str],
     by_right: Sequence[str],
-    end: pl.Expr,
+    end: pl.Expr | pl.Series,
     length: int | None,
     values: Sequence[str],
     prefix: str,
@@ -294,13 +296,14 @@ def window_sums(
     ``queries`` (default: ``lf``) is a frame with the same rows in the same order as ``lf``
     holding the key and period columns: a pipeline adding many lookups passes its base rows
     (in memory), so each lookup reads them rather than re-running the plan built so far.
+    ``end`` is an expression over ``queries`` or a Series of one value per query row.
     ``lookups`` shares key hashes and history indexes between the lookups of one build.
     """
     from features.families._kernels import window_totals  # compiled on first use; keep imports light
 
     lookups = lookups or Lookups()
     q = lf if queries is None else queries
-    x, missing = lookups.bounds(q, end)
+    x, missing = _bounds(end) if isinstance(end, pl.Series) else lookups.bounds(q, end)
     sums = None
     for part in _parts(cum):
         if not lookups.frame(part.frame).height:
@@ -320,24 +323,31 @@ def first_seen(lf: pl.LazyFrame, table: History, *, on: Sequence[str], name: str
                table_on: Sequence[str] | None = None, queries: pl.LazyFrame | None = None,
                lookups: Lookups | None = None) -> pl.LazyFrame:
     """Add ``first_day`` (Int32 day index) of the keys ``on`` from a first-seen table as ``name``
-    (null when the key was never seen).
+    (null when the key was never seen): :func:`first_days` as a column."""
+    q = lf if queries is None else queries
+    return lf.with_columns(first_days(q, table, on=on, table_on=table_on, lookups=lookups).alias(name))
+
+
+def first_days(queries: pl.LazyFrame, table: History, *, on: Sequence[str],
+               table_on: Sequence[str] | None = None, lookups: Lookups | None = None) -> pl.Series:
+    """The ``first_day`` (Int32 day index) of each query row's key ``on`` in a first-seen
+    table (null when the key was never seen).
 
     The earliest date of an entity is point-in-time safe to read: if it is before the
     shipment's arrival, it was known then; later rows can only move it earlier if they
     are earlier, which appended later rows are not. ``table`` may repeat keys (a state
-    stacked with a file's rows) and come in parts: the minimum is taken. ``queries``,
-    ``lookups``: as in :func:`window_sums`.
+    stacked with a file's rows) and come in parts: the minimum is taken. ``lookups``: as
+    in :func:`window_sums`.
     """
     from features.families._kernels import min_by_slot
 
     lookups = lookups or Lookups()
     table_on = list(table_on or on)
-    q = lf if queries is None else queries
     best = found = None
     for part in _parts(table):
         if not lookups.frame(part.frame).height:
             continue
-        slot = lookups.slots(q, on, part, table_on)
+        slot = lookups.slots(queries, on, part, table_on)
         h_slot, _, n_slots = lookups.history(part, table_on, "first_day")
         days = lookups.column(part, "first_day")
         b, f = min_by_slot(h_slot, days, n_slots, slot)
@@ -347,9 +357,9 @@ def first_seen(lf: pl.LazyFrame, table: History, *, on: Sequence[str], name: str
             best = np.where(f & (~found | (b < best)), b, best)
             found = found | f
     if best is None:
-        return lf.with_columns(pl.lit(None, dtype=pl.Int32).alias(name))
-    day = pl.Series(name, best, dtype=pl.Int64).cast(pl.Int32)
-    return lf.with_columns(pl.when(pl.Series(found)).then(day).alias(name))
+        return pl.Series("first_day", [None] * lookups.frame(queries).height, dtype=pl.Int32)
+    day = pl.Series("first_day", best, dtype=pl.Int64).cast(pl.Int32)
+    return day.set(~pl.Series(found), None)
 
 
 def event_window_sums(

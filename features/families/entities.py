@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import CHAPTER, DAY, EVENT_WEEK, HS6, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, cents, event_window_sums, first_seen, window_sums
+from features.families._history import _EPOCH_MONDAY_DAYS, cents, event_window_sums, first_days, first_seen, window_sums
 
 EARLY_WEEKS = 13
 NEW_EXPORTER_DAYS = 365
@@ -23,7 +23,8 @@ def _age(first: str) -> pl.Expr:
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    lf = first_seen(lf, ctx.first["first_exporter"], on=["exporter_id"], name="_en_first_exp", queries=ctx.rows, lookups=ctx.lookups)
+    first_exp = first_days(ctx.rows, ctx.first["first_exporter"], on=["exporter_id"], lookups=ctx.lookups)
+    lf = lf.with_columns(first_exp.alias("_en_first_exp"))
     lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp", queries=ctx.rows, lookups=ctx.lookups)
     lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch", queries=ctx.rows, lookups=ctx.lookups)
     first_day = pl.min_horizontal(pl.col("_en_first_exp"), pl.col(DAY))
@@ -34,9 +35,9 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
                      end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_sofar_")
     # The exporter's fixed early total: its lines up to the end of its first 13 weeks in the
     # history (the week index of its first day, + 12); no history, no total (0).
-    lf = lf.with_columns(((pl.col("_en_first_exp") - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).alias("_en_early_hist_last"))
+    early_hist_last = (first_exp - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col("_en_early_hist_last"), length=None, values=["n"], prefix="_en_early_total_")
+                     end=early_hist_last, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_early_total_")
     lf = window_sums(lf, ctx.cum["exporter_chapters"], by_left=["exporter_id"], by_right=["exporter_id"],
                      end=pl.col(DAY) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_ch_", period="first_day")
     nat = dict(by_left=[HS6, "origin_country"], by_right=["hs6", "origin_country"], values=["value"])
@@ -62,6 +63,6 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         share_before.alias("ev_origin_share_before"),
     )
     return lf.drop(
-        "_en_first_exp", "_en_first_imp", "_en_first_ch", "_en_early_last", "_en_sofar_n", "_en_early_hist_last", "_en_early_total_n", "_en_ch_n",
+        "_en_first_exp", "_en_first_imp", "_en_first_ch", "_en_early_last", "_en_sofar_n", "_en_early_total_n", "_en_ch_n",
         "_en_nn_value", "_en_nt_value", "_en_bn_value", "_en_bt_value",
     )
