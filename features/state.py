@@ -109,7 +109,8 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[s
     for name, keys in FIRST_TABLES.items():
         if name != "first_input_importer":
             out[name] = s.select(*keys, "first_day")
-    return {name: (out | input_rows(inputs))[name] for name in TABLE_NAMES}
+    out |= input_rows(inputs)
+    return {name: out[name] for name in TABLE_NAMES}
 
 
 def input_rows(inputs: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
