@@ -165,6 +165,10 @@ class Lookups:
                 self._memo[key] = (value, frames)
             return value
 
+    def parts(self, history: History) -> list[Part]:
+        """The parts of ``history`` that hold any row (an empty state adds nothing)."""
+        return [part for part in _parts(history) if self.frame(part.frame).height]
+
     def frame(self, frame: pl.LazyFrame) -> pl.DataFrame:
         """``frame`` collected once: every array read from it then lines up row for row
         (a lazy plan such as a ``group_by`` may give its rows in another order each time)."""
@@ -198,13 +202,10 @@ class Lookups:
 
         def compute():
             df = self.frame(part.frame)
-            p = df.get_column(part.cols([period])[0])
-            if p.dtype not in (pl.Int32, pl.Int64):
-                p = p.cast(pl.Int64)
-            drop = p.is_null()
+            drop = df.get_column(part.cols([period])[0]).is_null()
             if part.keep is not None:
                 drop = drop | ~df.get_column(part.keep).fill_null(False)
-            return (p.fill_null(0) if p.null_count() else p).to_numpy(), (drop.to_numpy() if drop.any() else None)
+            return self.column(part, period), (drop.to_numpy() if drop.any() else None)
         return self._once(("periods", id(part.frame), part.cols([period])[0], part.keep), (part.frame,), compute)
 
     def history(self, part: Part, cols: Sequence[str], period: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -234,9 +235,10 @@ class Lookups:
         return self._once(("values", id(part.frame), tuple(part.cols(values))), (part.frame,), compute)
 
     def column(self, part: Part, name: str) -> np.ndarray:
-        """One integer column of the part (null = 0), read in place when it has no nulls."""
+        """One integer column of the part (null = 0): an Int32 or Int64 column without nulls
+        is read in place, anything else becomes Int64."""
         c = self.frame(part.frame).get_column(part.cols([name])[0])
-        if not c.dtype.is_integer():
+        if c.dtype not in (pl.Int32, pl.Int64):
             c = c.cast(pl.Int64)
         return (c.fill_null(0) if c.null_count() else c).to_numpy()
 
@@ -305,9 +307,7 @@ def window_sums(
     q = lf if queries is None else queries
     x, missing = _bounds(end) if isinstance(end, pl.Series) else lookups.bounds(q, end)
     sums = None
-    for part in _parts(cum):
-        if not lookups.frame(part.frame).height:
-            continue
+    for part in lookups.parts(cum):
         slot = lookups.slots(q, by_left, part, by_right)
         if missing is not None:
             slot = np.where(missing, -1, slot)
@@ -344,9 +344,7 @@ def first_days(queries: pl.LazyFrame, table: History, *, on: Sequence[str],
     lookups = lookups or Lookups()
     table_on = list(table_on or on)
     best = found = None
-    for part in _parts(table):
-        if not lookups.frame(part.frame).height:
-            continue
+    for part in lookups.parts(table):
         slot = lookups.slots(queries, on, part, table_on)
         h_slot, _, n_slots = lookups.history(part, table_on, "first_day")
         days = lookups.column(part, "first_day")
