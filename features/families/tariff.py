@@ -4,9 +4,13 @@ The *tariffed origin* of a line is the country, other than the declared origin, 
 tariff events in force at arrival (``effective_date <= arrival_date``, HS code starting
 with ``hs_prefix``; empty prefix = every line) add the highest duty in total. Null when no
 such country exists; every feature that compares with it is then null. Events are a small
-eager table, so each event becomes a few column expressions (no per-row Python).
+eager table: :func:`resolve` turns each event into a few column expressions (no per-row
+Python), and :func:`tariffed_origin` evaluates them once per combination of the keys they
+read rather than once per line.
 """
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -24,10 +28,77 @@ def _matches(ev: dict) -> pl.Expr:
     return in_force & pl.col(_prefix_col(prefix)) if prefix else in_force
 
 
+#: Columns :func:`tariffed_origin` adds.
+OUTPUTS = ("ev_tariffed_origin", "ev_added_duty_tariffed", "ev_added_duty_declared", "ev_event_name", "ev_event_date", EVENT_WEEK)
+
+
 def tariffed_origin(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
     """Add ``ev_tariffed_origin``, its added duty, the declared origin's added duty, and the
-    name and date of the latest event in force for the tariffed origin and this HS code."""
-    rows = events.drop_nulls(["effective_date", "origin_country", "added_duty_rate"]).sort("effective_date", descending=True).to_dicts()
+    name and date of the latest event in force for the tariffed origin and this HS code.
+
+    A line's answer depends on it only through three small keys: which event prefixes its
+    HS code starts with, which event dates its arrival is on or after, and which of the
+    events' countries (if any) it declares. :func:`resolve` works the answer out once per
+    combination of keys (a table of a few thousand rows at most), and each line reads its
+    combination's row: a handful of column operations per line instead of a few per event
+    (measured at 1M lines and 28 events: 0.14-0.18 -> 0.10-0.12 s on two cores). The HS
+    codes' distinct values are read from ``lf`` first (one column).
+    """
+    rows = _in_force_order(events)
+    if not rows:
+        return resolve(lf, events)
+    dates = sorted({r["effective_date"] for r in rows})
+    countries = sorted({r["origin_country"] for r in rows})
+    prefixes = sorted({r["hs_prefix"] for r in rows if r["hs_prefix"]})
+
+    # HS codes: one group per distinct set of matching prefixes. A null code matches no
+    # prefix, exactly as "" does (the events' prefixes are not empty).
+    codes = lf.select(pl.col("hs_code").fill_null("").unique()).collect().to_series()
+    codes = pl.concat([codes, pl.Series("hs_code", [""])]).unique()
+    matched = pl.DataFrame(codes).with_columns([pl.col("hs_code").str.starts_with(p).alias(f"_m{i}") for i, p in enumerate(prefixes)])
+    flags = [f"_m{i}" for i in range(len(prefixes))] or [pl.lit(True).alias("_m")]
+    groups = matched.group_by(flags, maintain_order=True).agg(pl.col("hs_code").first().alias("_code"), pl.col("hs_code").alias("_codes"))
+    groups = groups.with_row_index("_g")
+    code_group = groups.select("_g", "_codes").explode("_codes")
+    # Arrival dates: interval k holds dates on or after the k-th event date and before the
+    # next one (k = 0: before every event); the last class is a null date.
+    n_dates = len(dates) + 2
+    starts = [dates[0] - timedelta(days=1) if dates[0] > date.min else dates[0], *dates, None]
+    # Declared origins: each of the events' countries, any other country, null.
+    other = "_" * (max(len(c) for c in countries) + 1)  # not one of the countries
+    origins = [*countries, other, None]
+
+    table = (
+        groups.select("_g", pl.col("_code").alias("hs_code"))
+        .join(pl.DataFrame({"_d": range(n_dates), "arrival_date": starts}, schema={"_d": pl.UInt32, "arrival_date": pl.Date}), how="cross")
+        .join(pl.DataFrame({"_o": range(len(origins)), "origin_country": origins}, schema={"_o": pl.UInt32, "origin_country": pl.String}), how="cross")
+    )
+    table = resolve(table.lazy(), events).with_columns(
+        ((pl.col("_g").cast(pl.UInt32) * n_dates + pl.col("_d")) * len(origins) + pl.col("_o")).alias("_at")
+    ).sort("_at").collect()
+
+    group = pl.col("hs_code").fill_null("").replace_strict(code_group["_codes"], code_group["_g"], return_dtype=pl.UInt32)
+    when = pl.lit(pl.Series(dates, dtype=pl.Date)).search_sorted(pl.col("arrival_date"), side="right").cast(pl.UInt32)
+    when = pl.when(pl.col("arrival_date").is_null()).then(pl.lit(n_dates - 1, dtype=pl.UInt32)).otherwise(when)
+    origin = pl.when(pl.col("origin_country").is_null()).then(pl.lit(len(origins) - 1, dtype=pl.UInt32))
+    for k, c in enumerate(countries):  # a few countries: cheaper than a hash lookup
+        origin = origin.when(pl.col("origin_country") == c).then(pl.lit(k, dtype=pl.UInt32))
+    origin = origin.otherwise(pl.lit(len(countries), dtype=pl.UInt32))
+    at = (group * n_dates + when) * len(origins) + origin
+    lf = lf.with_columns(at.alias("_tariff_at"))
+    added = [c for c in table.columns if c in OUTPUTS]  # in the order resolve adds them
+    return lf.with_columns([pl.lit(table.get_column(c)).gather(pl.col("_tariff_at")).alias(c) for c in added]).drop("_tariff_at")
+
+
+def _in_force_order(events: pl.DataFrame) -> list[dict]:
+    """The events that can be in force, latest first."""
+    return events.drop_nulls(["effective_date", "origin_country", "added_duty_rate"]).sort("effective_date", descending=True).to_dicts()
+
+
+def resolve(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
+    """:func:`tariffed_origin`'s columns worked out line by line (a few expressions per
+    event): the definition, which ``tariffed_origin`` evaluates once per combination of keys."""
+    rows = _in_force_order(events)
     if not rows:
         return lf.with_columns(
             pl.lit(None, dtype=pl.String).alias("ev_tariffed_origin"),
