@@ -166,7 +166,14 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # One read of the input; everything after works on memory. Rows are never reordered,
     # so the features line up with the input rows and are stacked beside them at the end.
     wide = shipments.collect(engine="streaming")
-    rows = wide.lazy().select(*NARROW).with_columns(
+    # The rows the families read: a narrow copy in one chunk per column, with the keys,
+    # dates and line values they need, worked out in memory (eager ``with_columns`` keeps
+    # one chunk, where a lazy plan comes back split in about ten). Every lookup attaches a
+    # one-chunk column to these rows, and Polars rechunks a whole frame whose columns are
+    # chunked differently, once per family plan; a one-chunk column is also read as an
+    # array without a copy (measured at 1M rows: families 2.4 -> 1.6 s). The codes and
+    # dates the keys were derived from are not read again: they are dropped.
+    rows = wide.select(*NARROW).rechunk().with_columns(
         hs6(pl.col("hs_code")).alias(HS6),
         pl.col("hs_code").str.slice(0, 2).alias(CHAPTER),
         week_of(pl.col("arrival_date")).alias(WEEK),
@@ -180,13 +187,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
         *[expr.alias(_LINE[name]) for name, expr in line_values(foreign).items()],
         (pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)).fill_null(False).alias(_FRESH),
     )
-    # One chunk per column (Polars splits what it computes in parallel): every lookup
-    # attaches a one-chunk column to these rows, and Polars rechunks a whole frame whose
-    # columns are chunked differently, once per family plan instead of once here; and a
-    # one-chunk column is read as an array without a copy (measured at 1M rows: families
-    # 2.4 -> 1.6 s; rechunking costs 0.1 s). The codes and dates the keys were derived
-    # from are not read again: they are left out of the copy.
-    rows = tariff.tariffed_origin(rows, events).drop(_DERIVED_FROM).collect().rechunk()
+    rows = tariff.tariffed_origin(rows, events).drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     ctx = _context(_history(state, base, inputs), has_inputs, events, base)
     warm.join()

