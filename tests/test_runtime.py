@@ -1,4 +1,5 @@
-"""Process settings made when ``features`` is imported: allocator options, in a fresh process each.
+"""Process settings: allocator options made when ``features`` is imported (in a fresh
+process each), and the priority of background threads.
 
 Polars puts its own jemalloc defaults first and whatever ``_RJEM_MALLOC_CONF`` held after
 them (later options win), so what ends the variable once Polars is loaded is what applies.
@@ -8,8 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
-from features._runtime import CONF
+import pytest
+
+from features._runtime import BACKGROUND_NICE, CONF, background_priority
 
 
 def _conf(code: str, env: dict[str, str] | None = None) -> str:
@@ -31,3 +35,19 @@ def test_allocator_options_the_user_set_are_kept():
 
 def test_polars_loaded_first_is_left_alone():
     assert CONF not in _conf("import polars, features")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread is Linux's")
+def test_background_priority_lowers_only_the_calling_thread():
+    seen: dict[str, int] = {}
+
+    def background():
+        assert background_priority()
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=background)
+    t.start()
+    t.join()
+    assert seen["thread"] == BACKGROUND_NICE > before
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread is untouched
