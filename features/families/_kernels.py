@@ -37,7 +37,7 @@ def _home(k, mask):
 def _grow(table_keys, table_ids):
     size = table_keys.shape[0] * 2
     keys = np.zeros(size, dtype=np.uint64)
-    ids = np.full(size, -1, dtype=np.int64)
+    ids = np.full(size, -1, dtype=np.int32)
     for i in range(table_keys.shape[0]):
         if table_ids[i] >= 0:
             j = _home(table_keys[i], size - 1)
@@ -59,8 +59,9 @@ def _ro(a: np.ndarray) -> np.ndarray:
 
 
 def index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Dense slot of each history key (uint64): ``(slots, table_keys, table_ids, n_slots)``
-    (see :func:`_index`)."""
+    """Dense slot of each history key (uint64): ``(slots, table_keys, table_ids, n_slots)``,
+    slots and ids as int32 (half the memory of int64; a chunk never holds 2^31 keys), see
+    :func:`_index`."""
     return _index(_ro(keys))
 
 
@@ -81,8 +82,8 @@ def _index(keys):
     grown by doubling: sized by the distinct keys, so it stays small and in cache) and the
     number of slots: ``(slots, table_keys, table_ids, n_slots)``."""
     table_keys = np.zeros(1024, dtype=np.uint64)
-    table_ids = np.full(1024, -1, dtype=np.int64)
-    out = np.empty(keys.shape[0], dtype=np.int64)
+    table_ids = np.full(1024, -1, dtype=np.int32)
+    out = np.empty(keys.shape[0], dtype=np.int32)
     n = 0
     for i in range(keys.shape[0]):
         k = keys[i]
@@ -100,8 +101,8 @@ def _index(keys):
             while table_ids[j] >= 0:
                 j = (j + 1) & mask
         table_keys[j] = k
-        table_ids[j] = n
-        out[i] = n
+        table_ids[j] = np.int32(n)
+        out[i] = np.int32(n)
         n += 1
     return out, table_keys, table_ids, n
 
@@ -110,7 +111,7 @@ def _index(keys):
 def _lookup(table_keys, table_ids, keys, valid):
     """Slot of each query key, ``-1`` when invalid or absent from the history."""
     mask = table_keys.shape[0] - 1
-    out = np.full(keys.shape[0], -1, dtype=np.int64)
+    out = np.full(keys.shape[0], -1, dtype=np.int32)
     for i in range(keys.shape[0]):
         if valid[i]:
             k = keys[i]
@@ -134,18 +135,18 @@ def _order(periods, lo, span, counting):
             ordered = False
             break
     if ordered:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int32)
     if not counting:
-        return np.argsort(periods, kind="mergesort")
+        return np.argsort(periods, kind="mergesort").astype(np.int32)
     counts = np.zeros(span + 1, dtype=np.int64)
     for p in periods:
         counts[p - lo + 1] += 1
     for i in range(1, span + 1):
         counts[i] += counts[i - 1]
-    out = np.empty(periods.shape[0], dtype=np.int64)
+    out = np.empty(periods.shape[0], dtype=np.int32)
     for i in range(periods.shape[0]):
         b = periods[i] - lo
-        out[counts[b]] = i
+        out[counts[b]] = np.int32(i)
         counts[b] += 1
     return out
 
