@@ -29,7 +29,7 @@ from polars.io.plugins import register_io_source
 from features._runtime import PausedCollector, background_priority
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
 from features.families._context import CHAPTER, DAY, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, WEEK, Context
-from features.families._history import History, Part, day_of, hs6, key_hash, month_of, week_of
+from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
@@ -76,13 +76,15 @@ _FRESH = "_line_fresh"
 _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}
 
 
-def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[str, History]:
+def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None, lookups: Lookups) -> dict[str, History]:
     """Each table's history: the state's table plus the file's rows after ``as_of`` (the
     state is authoritative up to it), as parts whose sums add up.
 
     The shipment rows are their own history (:class:`Part` reads them through the tables'
     column names), so a lookup keyed by the rows' own columns shares one index with them.
-    Component imports and the per-exporter first sightings are stacked and collected once.
+    Component imports are stacked and collected once. The per-exporter first sightings
+    of an origin or a chapter reduce the rows with the compiled kernels (``lookups``,
+    which the families then share): the kernels must be loaded.
     """
     def part(name: str, period: str | None = None) -> tuple[Part, ...]:
         names = _AS_HISTORY | ({"period": period} if period else {})
@@ -94,12 +96,11 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
     stacked = {name: pl.concat([state.tables[name].lazy(), df], how="vertical_relaxed")
                for name, df in input_rows(None if inputs is None else inputs.filter(after)).items()}
-    fresh = rows.filter(pl.col(_FRESH))
     for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
-        keys = [*FIRST_TABLES[table], "first_day"]
-        own = fresh.select([pl.col(_AS_HISTORY.get(k, k)).alias(k) for k in keys])
-        seen = pl.concat([state.tables[table].lazy(), own], how="vertical_relaxed")
-        firsts = seen.with_columns(key_hash(keys[:-1]).alias("_kh")).group_by("_kh").agg(
+        keys = FIRST_TABLES[table]
+        own = first_sightings(hist[table][1], keys, lookups)  # one row per key among the file's rows
+        seen = pl.concat([state.tables[table].lazy(), own.lazy()], how="vertical_relaxed")
+        firsts = seen.with_columns(key_hash(keys).alias("_kh")).group_by("_kh").agg(
             pl.col("exporter_id").first(), pl.col("first_day").min())
         stacked[name] = firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n"))
     # Collected once: each is read by several lookups, and the component imports may be a
@@ -107,7 +108,7 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     return hist | {name: df.lazy() for name, df in zip(stacked, pl.collect_all(list(stacked.values())), strict=True)}
 
 
-def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame) -> Context:
+def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame, lookups: Lookups) -> Context:
     """Name the history each family reads; ``*_total`` lookups read the finer table with fewer keys."""
     coarser = {"exports_total": "exports", "imports_total": "imports", "national_total": "national",
                "inputs_total": "inputs", "inputs_by_country": "inputs"}
@@ -115,7 +116,7 @@ def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, r
     cum |= {name: hist[src] for name, src in coarser.items()}
     event_weeks = tuple(events.select(week_of(pl.col("effective_date")).unique()).to_series().drop_nulls().to_list())
     first = {name: hist[name] for name in FIRST_TABLES}
-    return Context(cum=cum, raw=cum, first=first, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows)
+    return Context(cum=cum, raw=cum, first=first, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups)
 
 
 def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -189,8 +190,9 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     )
     rows = tariff.tariffed_origin(rows, events).drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
-    ctx = _context(_history(state, base, inputs), has_inputs, events, base)
+    lookups = Lookups()
     warm.join()
+    ctx = _context(_history(state, base, inputs, lookups), has_inputs, events, base, lookups)
 
     def run(family: Family) -> pl.DataFrame:
         out = family(rows.lazy(), ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.families._history import Lookups, Part, cumulate, event_window_sums, first_seen, window_sums
+from features.families._history import Lookups, Part, cumulate, event_window_sums, first_seen, first_sightings, window_sums
 
 
 def _hist(seed: int = 1) -> pl.DataFrame:
@@ -79,3 +79,22 @@ def test_first_seen_over_parts_takes_the_earliest_day_and_skips_rows_that_are_no
                      queries=base, lookups=Lookups()).collect()
     # x: min(25 in the state, 30 and 20 in the rows); y: only its own row; z: its row is not history
     assert out["first"].to_list() == [20, 12, 20, None]
+
+
+def test_first_sightings_reduce_kept_rows_to_one_per_key_with_its_earliest_day():
+    rng = np.random.default_rng(5)
+    n = 5000
+    rows = pl.DataFrame({
+        "exp": [None if i % 97 == 0 else f"E{i}" for i in rng.integers(0, 300, n)],
+        "org": [["CN", "VN", "TH", None][i] for i in rng.integers(0, 4, n)],
+        "day": rng.integers(100, 900, n).astype(np.int32),
+        "fresh": rng.random(n) < 0.8,
+    })
+    base = rows.lazy()
+    got = first_sightings(Part(base, {"exporter_id": "exp", "origin": "org", "first_day": "day"}, keep="fresh"),
+                          ["exporter_id", "origin"], Lookups())
+    want = (rows.filter(pl.col("fresh"), pl.col("exp").is_not_null(), pl.col("org").is_not_null())
+            .group_by(pl.col("exp").alias("exporter_id"), pl.col("org").alias("origin")).agg(pl.col("day").min().alias("first_day")))
+    assert got.columns == ["exporter_id", "origin", "first_day"] and got["first_day"].dtype == pl.Int32
+    assert got.height == want.height > 500
+    assert got.sort("exporter_id", "origin").equals(want.sort("exporter_id", "origin"))

@@ -360,6 +360,28 @@ def first_days(queries: pl.LazyFrame, table: History, *, on: Sequence[str],
     return day.set(~pl.Series(found), None)
 
 
+def first_sightings(part: Part, keys: Sequence[str], lookups: Lookups) -> pl.DataFrame:
+    """The part's history rows reduced to one per key: the ``keys`` columns (logical names)
+    of the key's first row and its earliest ``first_day``. Rows that are not history (null
+    key or day, or not kept) are left out.
+
+    Reads the part's index by ``keys`` (shared with :func:`first_days` over the same part)
+    and two passes of the compiled minimum per slot (the earliest day; the first row), so a
+    million rows are reduced without a hash ``group_by`` (measured at 1M rows: 0.03-0.04 s
+    -> 0.005 s, plus the index, which the first-seen lookups of the families read anyway).
+    """
+    from features.families._kernels import min_by_slot
+
+    slot, _, n_slots = lookups.history(part, keys, "first_day")
+    every = np.arange(n_slots, dtype=np.int32)
+    day, found = min_by_slot(slot, lookups.column(part, "first_day"), n_slots, every)
+    row, _ = min_by_slot(slot, np.arange(slot.shape[0], dtype=np.int32), n_slots, every)
+    frame = lookups.frame(part.frame)
+    return frame.select([pl.col(c).alias(k) for c, k in zip(part.cols(keys), keys, strict=True)])[row[found]].with_columns(
+        pl.Series("first_day", day[found]).cast(pl.Int32)
+    )
+
+
 def event_window_sums(
     lf: pl.LazyFrame,
     hist: History,
