@@ -34,6 +34,7 @@ from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
     FIRST_TABLES, SUM_TABLES, ReferenceState, fit_state, foreign_mark, history_tables, input_rows, line_values, mark_country,
+    mark_country_of_few,
 )
 
 #: Contract columns the families read (the rest stay in the wide frame untouched).
@@ -181,7 +182,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
         month_of(pl.col("arrival_date")).alias(MONTH),
         day_of(pl.col("arrival_date")).alias(DAY),
         mark_country("manufacturer_id").alias(MID_COUNTRY),
-        mark_country("port_of_lading").alias(LADING_COUNTRY),
+        mark_country_of_few("port_of_lading", wide.get_column("port_of_lading").unique()).alias(LADING_COUNTRY),
     )
     foreign = foreign_mark(pl.col(MID_COUNTRY), pl.col(LADING_COUNTRY))
     rows = rows.with_columns(

@@ -60,6 +60,15 @@ def mark_country(column: str) -> pl.Expr:
     return pl.when(code.str.strip_chars_end().str.len_chars() == 2).then(code.str.to_uppercase())
 
 
+def mark_country_of_few(column: str, codes: pl.Series) -> pl.Expr:
+    """:func:`mark_country` for a column of few distinct codes (``codes``: its distinct
+    values), such as ports: worked out once per code and mapped back (measured on 1M
+    lines with 41 ports: 0.12 -> 0.04 s). Manufacturer IDs are too many for it to pay."""
+    codes = codes.drop_nulls()
+    country = pl.DataFrame({column: codes}).select(mark_country(column)).to_series()
+    return pl.col(column).replace_strict(codes, country, default=None, return_dtype=pl.String)
+
+
 def foreign_mark(mid: pl.Expr | None = None, lading: pl.Expr | None = None) -> pl.Expr:
     """True when the manufacturer ID or the port of lading names another country than the origin.
 

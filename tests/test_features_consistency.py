@@ -7,6 +7,7 @@ import polars as pl
 
 from features.pipeline import build
 from features.schema import SHIPMENTS
+from features.state import mark_country, mark_country_of_few
 
 
 def _lines(rows: list[dict]) -> pl.LazyFrame:
@@ -44,3 +45,12 @@ def test_exporter_foreign_marks_ignore_lines_of_the_same_week():
         {"shipment_id": "b", "exporter_id": "SHELL", "arrival_date": d + dt.timedelta(days=2)},
     ])
     assert marks["b"] == 0.0  # point-in-time: the week is not complete when b arrives
+
+
+def test_a_port_country_worked_out_per_distinct_code_equals_the_line_by_line_one():
+    codes = ["VNSGN", " cnsha", "c", "", None, "\tTH BKK", "c 1", "  ", "MY", "vn", "VNSGN", None, " x"]
+    lines = pl.DataFrame({"port_of_lading": codes * 3})
+    want = lines.select(mark_country("port_of_lading")).to_series()
+    got = lines.select(mark_country_of_few("port_of_lading", lines["port_of_lading"].unique())).to_series()
+    assert want.to_list()[:3] == ["VN", "CN", None]
+    assert got.to_list() == want.to_list()
