@@ -6,6 +6,7 @@ them (later options win), so what ends the variable once Polars is loaded is wha
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,3 +52,31 @@ def test_background_priority_lowers_only_the_calling_thread():
     t.join()
     assert seen["thread"] == BACKGROUND_NICE > before
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread is untouched
+
+
+BUILD_TWICE = """
+import datetime as dt, gc, json
+freezes = []
+freeze = gc.freeze
+gc.freeze = lambda: (freezes.append(1), freeze())
+import polars as pl
+from features.pipeline import build
+from features.schema import SHIPMENTS
+rows = pl.DataFrame([{"shipment_id": f"S{i}", "arrival_date": dt.date(2025, 1, 1) + dt.timedelta(days=i), "importer_id": "I",
+                      "exporter_id": "E", "hs_code": "850440", "origin_country": "VN", "declared_value_usd": 10.0,
+                      "weight_kg": 1.0} for i in range(20)])
+rows = rows.with_columns(pl.lit(None, dtype=t).alias(n) for n, t in SHIPMENTS.schema.items() if n not in rows.columns)
+frozen = []
+for _ in range(2):
+    build(rows.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy()).collect()
+    frozen.append(gc.get_freeze_count())
+print(json.dumps({"frozen": frozen, "freezes": len(freezes), "enabled": gc.isenabled()}))
+"""
+
+
+def test_the_build_that_loads_the_kernels_freezes_them_once_and_restores_the_collector():
+    out = subprocess.run([sys.executable, "-c", BUILD_TWICE], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["frozen"][0] > 20_000  # numba's modules, loaded by the first build
+    assert got["freezes"] == 1  # the second build freezes nothing
+    assert got["enabled"]
