@@ -98,16 +98,22 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
     stacked = {name: pl.concat([state.tables[name].lazy(), df], how="vertical_relaxed")
                for name, df in input_rows(None if inputs is None else inputs.filter(after)).items()}
-    for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
-        keys = FIRST_TABLES[table]
-        own = first_sightings(hist[table][1], keys, lookups)  # one row per key among the file's rows
-        seen = pl.concat([state.tables[table].lazy(), own.lazy()], how="vertical_relaxed")
-        firsts = seen.with_columns(key_hash(keys).alias("_kh")).group_by("_kh").agg(
-            pl.col("exporter_id").first(), pl.col("first_day").min())
-        stacked[name] = firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n"))
-    # Collected once: each is read by several lookups, and the component imports may be a
-    # file scan that would otherwise be read once per reader.
-    return hist | {name: df.lazy() for name, df in zip(stacked, pl.collect_all(list(stacked.values())), strict=True)}
+    # Collected once (each is read by several lookups, and the component imports may be a
+    # file scan that would otherwise be read once per reader), on another thread: reading
+    # them keeps Polars' threads busy while the first sightings below run in the kernels.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-inputs") as pool:
+        read = pool.submit(pl.collect_all, list(stacked.values()))
+        derived = {}
+        for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
+            keys = FIRST_TABLES[table]
+            own = first_sightings(hist[table][1], keys, lookups)  # one row per key among the file's rows
+            seen = pl.concat([state.tables[table].lazy(), own.lazy()], how="vertical_relaxed")
+            firsts = seen.with_columns(key_hash(keys).alias("_kh")).group_by("_kh").agg(
+                pl.col("exporter_id").first(), pl.col("first_day").min())
+            derived[name] = firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n"))
+        frames = dict(zip(derived, pl.collect_all(list(derived.values())), strict=True))
+        frames |= dict(zip(stacked, read.result(), strict=True))
+    return hist | {name: df.lazy() for name, df in frames.items()}
 
 
 def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame, lookups: Lookups) -> Context:
