@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from detector.synth.world import generate_world
-from features.families._kernels import min_by_key, totals_before
+from features.families._kernels import index, lookup, min_by_key, totals_before
 from features.pipeline import build, build_chunked
 from features.registry import FEATURE_NAMES
 from features.state import fit_state
@@ -108,3 +108,22 @@ def test_loading_the_kernels_does_not_import_scipy_linalg():
             " np.ones((3, 1), np.int64), np.arange(3, dtype=np.uint64), np.ones(3, bool), np.arange(3, dtype=np.int64) + 1).tolist())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=1)
     assert out == ["False", "[[1, 1, 1]]\n"]
+
+
+def test_index_numbers_keys_in_first_seen_order_through_growth_and_collisions():
+    rng = np.random.default_rng(3)
+    distinct = rng.integers(0, 2**63, 40_000, dtype=np.int64).astype(np.uint64)
+    # keys equal in their low bits land on the same home entry: long probe runs
+    distinct[:500] = (np.arange(500, dtype=np.uint64) << np.uint64(40)) | np.uint64(7)
+    keys = rng.choice(distinct, 200_000)
+    slots, table, n = index(keys)
+    first_seen: dict[int, int] = {}
+    want = np.array([first_seen.setdefault(int(k), len(first_seen)) for k in keys])
+    assert n == len(first_seen) > 30_000  # the table grew from 1024 entries many times
+    np.testing.assert_array_equal(slots, want)
+    queries = np.concatenate([distinct[:1000], rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64)])
+    valid = np.ones(queries.shape[0], dtype=np.bool_)
+    valid[::7] = False
+    got = lookup(table, queries, valid)
+    expect = np.array([first_seen.get(int(k), -1) if v else -1 for k, v in zip(queries, valid)])
+    np.testing.assert_array_equal(got, expect)

@@ -183,17 +183,17 @@ class Lookups:
             for c in cols
         ])
 
-    def _index(self, frame: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, int, tuple]:
+    def _index(self, frame: pl.LazyFrame, cols: Sequence[str]) -> tuple[np.ndarray, int, np.ndarray]:
         """Slot of every row of ``frame`` by the key ``cols`` (-1: null key), the number of
         slots and the open-addressing table queries are looked up in."""
         from features.families._kernels import index
 
         def compute():
             hashes, valid = self.keys(frame, cols)
-            slot, table_keys, table_ids, n_slots = index(hashes if valid is None else hashes[valid])
+            slot, table, n_slots = index(hashes if valid is None else hashes[valid])
             if valid is not None:
                 slot = np.where(valid, _scatter(slot, valid), -1)
-            return slot, n_slots, (table_keys, table_ids)
+            return slot, n_slots, table
         return self._once(("index", id(frame), tuple(cols)), (frame,), compute)
 
     def periods(self, part: Part, period: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -258,7 +258,7 @@ class Lookups:
         hashes, valid = self.keys(queries, on)
         if valid is None:
             valid = np.ones(hashes.shape[0], dtype=np.bool_)
-        return lookup(*self._index(part.frame, cols)[2], hashes, valid)
+        return lookup(self._index(part.frame, cols)[2], hashes, valid)
 
 
 def _bounds(end: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
