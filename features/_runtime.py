@@ -1,5 +1,4 @@
-"""Process settings for batch jobs: the memory allocators, Python's garbage collector and
-the priority of background work.
+"""Process settings for batch jobs: the memory allocators and Python's garbage collector.
 
 **The allocators** are tuned before Polars is loaded (:func:`configure_allocator`). On
 this kind of virtual machine a page fault costs about 3 microseconds per 4 KiB page, so
@@ -31,12 +30,6 @@ each collection walks every object of the imported libraries - hundreds of thous
 once numba, scikit-learn or MLflow are loaded. Measured: a 1M-row feature build 0.3-0.4 s
 faster; about 1 s of a 1M-row score.
 
-**Background work** that only prepares for a later step (loading the compiled lookup
-kernels while the input is read) runs on a thread of the lowest priority
-(:func:`background_priority`): the scheduler then gives it the cores the foreground
-leaves idle - the read uses about 1.7 of two - instead of sharing them equally and
-slowing the read. Linux only (there a nice value belongs to one thread); elsewhere
-nothing changes.
 """
 from __future__ import annotations
 
@@ -44,7 +37,6 @@ import ctypes
 import gc
 import os
 import sys
-import threading
 
 CONF = "oversize_threshold:0,narenas:1,dirty_decay_ms:30000,muzzy_decay_ms:30000"
 #: glibc ``mallopt`` parameters (malloc.h) and the values set.
@@ -73,21 +65,6 @@ def _configure_malloc() -> None:
     if mallopt is not None:
         for param, value in _MALLOPT.items():
             mallopt(param, value)
-
-
-#: The nice value of background threads: the lowest priority.
-BACKGROUND_NICE = 19
-
-
-def background_priority() -> bool:
-    """Give the calling thread (only) the lowest priority; True when it applies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-    except OSError:  # a sandbox that forbids it: run at the usual priority
-        return False
-    return True
 
 
 class PausedCollector:

@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from features._runtime import PausedCollector, background_priority
+from features._runtime import PausedCollector
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
 from features.families._context import CHAPTER, DAY, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, WEEK, Context
 from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
@@ -80,7 +80,8 @@ _FRESH = "_line_fresh"
 _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}
 
 
-def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None, lookups: Lookups) -> dict[str, History]:
+def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None, lookups: Lookups,
+             kernels: threading.Thread) -> dict[str, History]:
     """Each table's history: the state's table plus the file's rows after ``as_of`` (the
     state is authoritative up to it), as parts whose sums add up.
 
@@ -88,7 +89,7 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     column names), so a lookup keyed by the rows' own columns shares one index with them.
     Component imports are stacked and collected once. The per-exporter first sightings
     of an origin or a chapter reduce the rows with the compiled kernels (``lookups``,
-    which the families then share): the kernels must be loaded.
+    which the families then share), once the thread loading them (``kernels``) is done.
     """
     def part(name: str, period: str | None = None) -> tuple[Part, ...]:
         names = _AS_HISTORY | ({"period": period} if period else {})
@@ -102,9 +103,11 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
                for name, df in input_rows(None if inputs is None else inputs.filter(after)).items()}
     # Collected once (each is read by several lookups, and the component imports may be a
     # file scan that would otherwise be read once per reader), on another thread: reading
-    # them keeps Polars' threads busy while the first sightings below run in the kernels.
+    # them keeps Polars' threads busy while the kernels finish loading and the first
+    # sightings below run in them.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-inputs") as pool:
         read = pool.submit(pl.collect_all, list(stacked.values()))
+        kernels.join()
         derived = {}
         for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
             keys = FIRST_TABLES[table]
@@ -177,9 +180,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     has_inputs = inputs is not None or state.has_inputs
 
     # Loading the compiled lookup kernels costs about 0.6 s of CPU once per process: it
-    # runs while the input is read, at the lowest priority, so it takes the cores the read
-    # leaves idle rather than half of them (measured at 1M rows, 8 cold builds each: median
-    # 2.76 -> 2.52 s). The kernels are needed only once the rows are ready.
+    # runs while the input is read. (At the lowest priority it measured 0-0.2 s faster on
+    # an idle machine, but a busy one would starve it while the build waits for it.)
     warm = threading.Thread(target=_load_kernels, name="waypoint-kernels", daemon=True)
     warm.start()
     # One read of the input; everything after works on memory. Rows are never reordered,
@@ -216,8 +218,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     rows = rows.drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     lookups = Lookups()
-    warm.join()
-    ctx = _context(_history(state, base, inputs, lookups), has_inputs, events, base, lookups)
+    ctx = _context(_history(state, base, inputs, lookups, warm), has_inputs, events, base, lookups)
 
     def run(family: Family) -> pl.DataFrame:
         out = family(rows.lazy(), ctx)
@@ -241,7 +242,6 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
 def _load_kernels() -> None:
     from features.families import _kernels
 
-    background_priority()
     _kernels.warm()
 
 

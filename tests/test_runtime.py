@@ -1,5 +1,5 @@
-"""Process settings: allocator options made when ``features`` is imported (in a fresh
-process each), and the priority of background threads.
+"""Process settings: allocator options made when ``features`` is imported, and the
+collector after the first build (each in a fresh process).
 
 Polars puts its own jemalloc defaults first and whatever ``_RJEM_MALLOC_CONF`` held after
 them (later options win), so what ends the variable once Polars is loaded is what applies.
@@ -10,11 +10,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
-import pytest
-
-from features._runtime import BACKGROUND_NICE, CONF, background_priority
+from features._runtime import CONF
 
 
 def _conf(code: str, env: dict[str, str] | None = None) -> str:
@@ -36,22 +33,6 @@ def test_allocator_options_the_user_set_are_kept():
 
 def test_polars_loaded_first_is_left_alone():
     assert CONF not in _conf("import polars, features")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread is Linux's")
-def test_background_priority_lowers_only_the_calling_thread():
-    seen: dict[str, int] = {}
-
-    def background():
-        assert background_priority()
-        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    t = threading.Thread(target=background)
-    t.start()
-    t.join()
-    assert seen["thread"] == BACKGROUND_NICE > before
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread is untouched
 
 
 BUILD_TWICE = """
