@@ -29,7 +29,9 @@ from polars.io.plugins import register_io_source
 
 from features._runtime import PausedCollector
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
-from features.families._context import CHAPTER, DAY, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, WEEK, Context
+from features.families._context import (
+    CHAPTER, DAY, FOREIGN_MARK, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, VALUE_CENTS, WEEK, Context,
+)
 from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
@@ -74,7 +76,7 @@ _COST_ORDER: tuple[Family, ...] = (
 
 #: Rows' internal columns that make them history: what each line adds to the sums tables
 #: (``state.line_values``) and whether it is after the state's ``as_of``.
-_LINE = {name: f"_line_{name}" for name in ("value", "n", "foreign", "s1", "s2")}
+_LINE = {"value": VALUE_CENTS, "n": "_line_n", "foreign": FOREIGN_MARK, "s1": "_line_s1", "s2": "_line_s2"}
 _FRESH = "_line_fresh"
 #: The history tables' column names -> the rows' columns holding the same values.
 _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}

@@ -18,6 +18,10 @@ DAY = "_day"
 HS6 = "_hs6"
 CHAPTER = "_chapter"
 EVENT_WEEK = "_event_week"
+#: What each line adds to the history sums that the families also read: its declared value
+#: in US cents and whether its manufacturer ID or port names another country (0/1).
+VALUE_CENTS = "_line_value"
+FOREIGN_MARK = "_line_foreign"
 #: Countries named by the manufacturer ID and the port of lading (evidence columns, computed
 #: once with the rows: the consistency family and the history both read them).
 MID_COUNTRY = "ev_mid_country"

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import LADING_COUNTRY, MID_COUNTRY, WEEK, Context
+from features.families._context import FOREIGN_MARK, LADING_COUNTRY, MID_COUNTRY, WEEK, Context
 from features.families._history import window_sums
-from features.state import foreign_mark
 
 
 def _flag(cond: pl.Expr) -> pl.Expr:
@@ -25,7 +24,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     lf = window_sums(lf, ctx.cum["exporter_marks"], by_left=["exporter_id"], by_right=["exporter_id"],
                      end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n", "foreign"], prefix="_cs_")
     lading, mid = pl.col(LADING_COUNTRY), pl.col(MID_COUNTRY)
-    marked = (pl.col("_cs_foreign") + foreign_mark(mid, lading).cast(pl.Int64)) / (pl.col("_cs_n") + 1)
+    marked = (pl.col("_cs_foreign") + pl.col(FOREIGN_MARK)) / (pl.col("_cs_n") + 1)  # earlier lines, plus this one
     return lf.with_columns(
         _flag(pl.col("export_country") != origin).alias("cons_export_country_mismatch"),
         _flag(lading != origin).alias("cons_lading_country_mismatch"),

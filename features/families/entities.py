@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import CHAPTER, DAY, EVENT_WEEK, HS6, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, cents, event_window_sums, first_days, first_seen, window_sums
+from features.families._context import CHAPTER, DAY, EVENT_WEEK, HS6, VALUE_CENTS, WEEK, Context
+from features.families._history import _EPOCH_MONDAY_DAYS, event_window_sums, first_days, first_seen, window_sums
 
 EARLY_WEEKS = 13
 NEW_EXPORTER_DAYS = 365
@@ -47,7 +47,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=NOW, prefix="_en_nt_", **tot)
     lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", queries=ctx.rows, lookups=ctx.lookups, **pre, **nat)
     lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", queries=ctx.rows, lookups=ctx.lookups, **pre, **tot)
-    own = cents(pl.col("declared_value_usd"))
+    own = pl.col(VALUE_CENTS)  # the line's own value in cents
     inside = pl.col(WEEK) <= pl.col("_en_early_last")
     early = pl.when(inside).then(pl.col("_en_sofar_n") + 1).otherwise(pl.col("_en_early_total_n"))
     new_ch = pl.col("_en_first_ch").is_null() | (pl.col("_en_first_ch") >= pl.col(DAY))

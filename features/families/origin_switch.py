@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import DAY, EVENT_WEEK, HS6, WEEK, Context
-from features.families._history import cents, event_window_sums, first_seen, window_sums
+from features.families._context import DAY, EVENT_WEEK, HS6, VALUE_CENTS, WEEK, Context
+from features.families._history import event_window_sums, first_seen, window_sums
 
 BEFORE, NOW = 26, 8  # weeks
 
@@ -28,7 +28,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
                      end=pl.col(DAY) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_os_orig_", period="first_day")
     lf = first_seen(lf, ctx.first["first_exporter_origin"], on=["exporter_id", "origin_country"], name="_os_first_origin", queries=ctx.rows, lookups=ctx.lookups)
     lf = first_seen(lf, ctx.first["first_pair"], on=["importer_id", "exporter_id"], name="_os_first_pair", queries=ctx.rows, lookups=ctx.lookups)
-    own = cents(pl.col("declared_value_usd"))
+    own = pl.col(VALUE_CENTS)  # the line's own value in cents
     # The line itself is never from the tariffed origin (by definition), so it adds only to the total.
     before = pl.when(pl.col(t).is_not_null() & (pl.col("_os_ba_value") > 0)).then(pl.col("_os_bt_value") / pl.col("_os_ba_value"))
     now = pl.col("_os_nt_value") / (pl.col("_os_na_value") + own)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import DAY, HS6, WEEK, Context
-from features.families._history import CENTS, cents, first_seen, window_sums
+from features.families._context import DAY, HS6, VALUE_CENTS, WEEK, Context
+from features.families._history import CENTS, first_seen, window_sums
 
 NAMES = ("va_pass_through_share", "va_value_added_ratio", "va_tariffed_content_share")
 SHORT, LONG = 8, 26  # weeks
@@ -37,7 +37,7 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
                      end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_ex26_")
     lf = first_seen(lf, ctx.first["first_input_importer"], on=["exporter_id"], table_on=["importer_id"], name="_va_first_input", queries=ctx.rows, lookups=ctx.lookups)
-    own = cents(pl.col("declared_value_usd"))
+    own = pl.col(VALUE_CENTS)  # the line's own value in cents
     covered = pl.col("_va_first_input") < pl.col(DAY)
     has_t = pl.col(tariffed).is_not_null()
     ex8 = pl.col("_va_ex8_value") + own
