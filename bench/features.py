@@ -7,9 +7,9 @@ rows/s and the peak RSS of the build process. Two figures per build: features in
 Parquet (what ``waypoint features build`` does).
 
 The read and the build are timed alike: each in a fresh process ("cold"), from after the
-imports. A read repeated inside one process is 20-30% faster than a first read, because
-the allocator reuses the memory the read before it freed; that warm figure is printed
-too, with its ratio, but it is not what a build competes with.
+imports. A read repeated inside one process is 20-45% faster than a first read, because
+the allocator reuses the memory the read before it freed (no page faults); a build pays
+them as a first read does. That warm figure is printed too, with its ratio.
 
     .venv/bin/python bench/features.py                        # 1M shipments, build()
     .venv/bin/python bench/features.py --repeat 3             # best and range of 3 runs
