@@ -197,6 +197,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # chunked differently, once per family plan; a one-chunk column is also read as an
     # array without a copy (measured at 1M rows: families 2.4 -> 1.6 s). The codes and
     # dates the keys were derived from are not read again: they are dropped.
+    #
     # The tariffed origin is read from a small table (``tariff.lookup_table``): each line's
     # row in it is worked out beside the keys, and its columns beside the line values.
     tariffs = tariff.lookup_table(wide.get_column("hs_code").unique(), events)
@@ -243,6 +244,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
 
 
 def _load_kernels() -> None:
+    """Import and load the compiled kernels, on the loading thread: importing numba alone
+    takes about 0.3 s, which the read then overlaps too."""
     from features.families import _kernels
 
     _kernels.warm()
