@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
+from features import state
 from features.pipeline import build
 from features.schema import SHIPMENTS
 from features.state import mark_country, mark_country_of_few
@@ -47,7 +49,9 @@ def test_exporter_foreign_marks_ignore_lines_of_the_same_week():
     assert marks["b"] == 0.0  # point-in-time: the week is not complete when b arrives
 
 
-def test_a_port_country_worked_out_per_distinct_code_equals_the_line_by_line_one():
+@pytest.mark.parametrize("few", [1000, 2])  # mapped per code; too many codes: line by line
+def test_a_port_country_worked_out_per_distinct_code_equals_the_line_by_line_one(few, monkeypatch):
+    monkeypatch.setattr(state, "_FEW", few)
     codes = ["VNSGN", " cnsha", "c", "", None, "\tTH BKK", "c 1", "  ", "MY", "vn", "VNSGN", None, " x"]
     lines = pl.DataFrame({"port_of_lading": codes * 3})
     want = lines.select(mark_country("port_of_lading")).to_series()
