@@ -316,9 +316,7 @@ def warm() -> None:
     fixed cost with reading its input."""
     _skip_blas_probe()
     k = np.arange(4, dtype=np.uint64)
-    p = np.arange(4, dtype=np.int32)
+    p = np.arange(4, dtype=np.int32)  # periods, bounds and first-seen days: Int32 columns read in place
     ok = np.ones(4, dtype=np.bool_)
-    h_slot, table, n_slots = index(k)
-    q_slot = lookup(table, k, ok)
-    window_totals(h_slot, p, np.ones((4, 1), dtype=np.int64), n_slots, q_slot, p, 1)
-    min_by_slot(h_slot, p, n_slots, q_slot)  # first-seen days: Int32 columns read in place
+    totals_before(k, p, np.ones((4, 1), dtype=np.int64), k, ok, p, 1)
+    min_by_key(k, p, k, ok)
