@@ -25,11 +25,12 @@ def generate(
     start: str = typer.Option("2024-01-01", "--start", help="First arrival date, YYYY-MM-DD."),
     months: int = typer.Option(24, "--months", help="Length of the span in months (at least 6)."),
     fmt: str = typer.Option("csv", "--format", help="File format of shipments and inputs: csv or parquet."),
+    fraud_mix: float = typer.Option(0.0, "--fraud-mix", help="Share of shipments turned into general customs fraud (undervaluation, misclassification, misdeclared quantity; label 1), e.g. 0.08. 0 = transshipment only."),
     json: bool = typer.Option(False, "--json", help="Print the written files and world parameters as JSON on stdout."),
 ) -> None:
     """Generate a synthetic world into OUT_DIR: shipments, inputs, events, labels and world.json.
 
-    The shipments hold honest trade, transshipment through shell exporters and on product lines after tariff events, and honest look-alikes (relocations, new factories, bulk lots, samples, keying errors); labels.csv says which is which. See docs/generator.md.
+    The shipments hold honest trade, transshipment through shell exporters and on product lines after tariff events, honest look-alikes (relocations, new factories, bulk lots, samples, keying errors) and, with --fraud-mix, general customs fraud; labels.csv says which is which. See docs/generator.md.
     """
     from detector.synth import generate_world, write_world
 
@@ -37,7 +38,7 @@ def generate(
         raise InputError(f"--format {fmt!r}: unknown format", hint="use --format csv or --format parquet")
     first = _parse_date(start)
     with err_console.status(f"generating {shipments:,} shipments"):
-        world = generate_world(shipments, seed=seed, start=first, months=months)
+        world = generate_world(shipments, seed=seed, start=first, months=months, fraud_mix=fraud_mix)
         paths = write_world(world, out_dir, fmt)
     if json:
         typer.echo(jsonlib.dumps({"files": {k: str(p) for k, p in paths.items()}, **world.params}, indent=2))
@@ -52,7 +53,7 @@ def _render(params: dict, paths: dict[str, Path], n_inputs: int) -> None:
     table.add_column("scenario")
     table.add_column("label", justify="right")
     table.add_column("shipments", justify="right")
-    transship = set(params["transshipment_scenarios"])
+    transship = set(params.get("fraud_scenarios", params["transshipment_scenarios"]))
     for name, count in params["scenario_counts"].items():
         table.add_row(name, "1" if name in transship else "0", f"{count:,}")
     err_console.print(

@@ -17,9 +17,13 @@ from detector.synth.entities import BuyerLookup, Catalogue, Exporters, Importers
 SCENARIOS: tuple[str, ...] = (
     "honest", "transship_shell", "transship_product_line",
     "relocation", "new_factory", "bulk_lot", "sample", "data_entry_error",
+    # general customs fraud (detector.synth.fraud), present only with a fraud mix
+    "undervaluation", "misclassification", "misdeclared_quantity",
 )
-#: Scenarios whose shipments are transshipment (label 1); every other one is label 0.
+#: Scenarios whose shipments are transshipment (label 1).
 TRANSSHIPMENT: frozenset[str] = frozenset({"transship_shell", "transship_product_line"})
+#: Scenarios whose shipments are fraud (label 1): transshipment and general customs fraud.
+FRAUD: frozenset[str] = TRANSSHIPMENT | {"undervaluation", "misclassification", "misdeclared_quantity"}
 #: Yearly drift of unit values, so that prices are not frozen across a two-year world.
 INFLATION = 0.02
 

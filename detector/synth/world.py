@@ -24,7 +24,8 @@ from detector.synth import catalog as cat
 from detector.synth import scenarios as sc
 from detector.synth.entities import BuyerLookup, Catalogue, Exporters, Importers, Relationships
 from detector.synth.events import duty_rates, world_events
-from detector.synth.parts import SCENARIOS, TRANSSHIPMENT, Context, Inputs, Rows
+from detector.synth.fraud import GENERAL_FRAUD, general_fraud
+from detector.synth.parts import FRAUD, SCENARIOS, TRANSSHIPMENT, Context, Inputs, Rows
 from features.schema import EVENTS, INPUTS, LABELS, SHIPMENTS
 
 #: Bumped when the same seed starts giving a different world.
@@ -39,6 +40,8 @@ SHARES: dict[str, float] = {
     "sample": 0.006,
     "data_entry_error": 0.004,
 }
+#: Share of shipments a fraud mix may turn into general customs fraud, at most.
+MAX_FRAUD_MIX = 0.3
 MIN_SHIPMENTS = 500
 MIN_MONTHS = 6
 FORMATS = ("csv", "parquet")
@@ -63,8 +66,13 @@ def add_months(start: dt.date, months: int) -> dt.date:
     return dt.date(start.year + y, m + 1, 1) if start.day > 28 else dt.date(start.year + y, m + 1, start.day)
 
 
-def generate_world(n_shipments: int, *, seed: int, start: dt.date, months: int) -> World:
-    """Draw a world of ``n_shipments`` US import lines over ``months`` months from ``start``."""
+def generate_world(n_shipments: int, *, seed: int, start: dt.date, months: int, fraud_mix: float = 0.0) -> World:
+    """Draw a world of ``n_shipments`` US import lines over ``months`` months from ``start``.
+
+    ``fraud_mix`` (0 to :data:`MAX_FRAUD_MIX`) is the share of shipments turned from honest
+    trade into general customs fraud (``detector.synth.fraud``); 0 gives the transshipment
+    world alone, and any mix leaves that world's transshipment and look-alikes unchanged.
+    """
     if n_shipments < MIN_SHIPMENTS:
         raise InputError(f"--shipments {n_shipments}: a world needs at least {MIN_SHIPMENTS} shipments",
                          hint=f"use --shipments {MIN_SHIPMENTS} or more")
@@ -73,6 +81,9 @@ def generate_world(n_shipments: int, *, seed: int, start: dt.date, months: int) 
                          hint=f"use --months {MIN_MONTHS} or more")
     if seed < 0:
         raise InputError(f"--seed {seed}: the seed must be 0 or more", hint="use e.g. --seed 7")
+    if not 0.0 <= fraud_mix <= MAX_FRAUD_MIX:
+        raise InputError(f"--fraud-mix {fraud_mix}: the share of general fraud must be between 0 and {MAX_FRAUD_MIX}",
+                         hint="e.g. --fraud-mix 0.08")
     rng = np.random.default_rng(seed)
     end = add_months(start, months)
     span = (end - start).days
@@ -100,6 +111,9 @@ def generate_world(n_shipments: int, *, seed: int, start: dt.date, months: int) 
               sc.data_entry_error(ctx, counts["data_entry_error"])]
     rows = Rows.concat([honest] + [o.rows for o in firms + others])
     inputs = Inputs.concat([sc.transit_inputs(ctx, honest)] + [o.inputs for o in firms + others])
+    # After every draw of the world itself (its own generator): the inputs above follow the
+    # true goods, and the world's other draws are the same with or without a fraud mix.
+    rows = general_fraud(rows, c, len(importers), len(exporters), fraud_mix, seed)
 
     ids = _Ids.draw(rng, exporters, len(importers))
     shipments, labels = _shipments_frame(ctx, rows, ids, start, events)
@@ -114,6 +128,9 @@ def generate_world(n_shipments: int, *, seed: int, start: dt.date, months: int) 
         "events": {k: (start + dt.timedelta(days=d)).isoformat() for k, d in event_days.items()},
         "scenario_counts": {name: int((rows.scenario == i).sum()) for i, name in enumerate(SCENARIOS)},
         "transshipment_scenarios": sorted(TRANSSHIPMENT),
+        "fraud_mix": fraud_mix,
+        "fraud_scenarios": sorted(FRAUD),
+        "general_fraud_scenarios": list(GENERAL_FRAUD),
         "firms": {"honest_exporters": n_honest_exp, "importers": len(importers), "relationships": len(rel.importer),
                   "shells": firms[0].firms, "product_line_exporters": firms[1].firms,
                   "relocated_firms": firms[2].firms, "new_factories": firms[3].firms},
@@ -214,7 +231,7 @@ def _shipments_frame(ctx: Context, rows: Rows, ids: _Ids, start: dt.date, events
     shipments = shipments.with_columns(pl.col("arrival_date").cast(pl.Date)).cast(
         {k: v for k, v in SHIPMENTS.schema.items() if k != "label"}
     )
-    fraud = [SCENARIOS.index(name) for name in sorted(TRANSSHIPMENT)]
+    fraud = [SCENARIOS.index(name) for name in sorted(FRAUD)]
     labels = pl.DataFrame(
         {"shipment_id": shipment_id, "label": np.isin(rows.scenario, fraud).astype(np.int8),
          "scenario": pl.Series(SCENARIOS).gather(rows.scenario)},
