@@ -32,9 +32,11 @@ Rules shared by all history features:
   day or week never feed each other, and appending later rows changes nothing earlier.
   First-seen dates (ages, new relationships, distinct counts) compare days strictly.
 - **Fit / apply.** The reference state holds integer sums (US cents, counts, log unit
-  values x 1e6) per key and week/month plus first-seen days, and is complete up to
-  `as_of`. Scoring adds the file's own rows dated *after* `as_of`; rows on or before it
-  are scored but not added again. Integer sums make fit-then-apply equal to one run.
+  values x 1e6) per key and week/month plus first-seen days, for each source of history
+  (shipments, component imports) up to the last training shipment's day, `as_of`, and
+  nothing after it. Scoring adds what the state lacks: the file's own rows and the
+  component imports dated *after* `as_of`; rows on or before it are scored but not added
+  again. Integer sums make fit-then-apply equal to one run over the whole span.
 - **Tariffed origin.** The country other than the declared origin whose tariff events in
   force at arrival (matching HS prefix) add the most duty; null when none. Features that
   compare with it are then null.

@@ -2,8 +2,9 @@
 
 ``build`` reads the input once, prepares per-row keys (HS6, week, month, tariffed origin)
 and what each line adds to the history on a narrow in-memory copy, and runs the feature
-families over the rows. Each history is the reference state's table plus the file's own
-rows dated after ``state.as_of``, read in place (the rows are not copied or grouped:
+families over the rows. Each history is the reference state's table plus the rows it lacks (the
+file's own rows, and the component imports given, dated after the state's span for
+that source: see ``features/state.py``), read in place (the rows are not copied or grouped:
 every lookup sums repeated keys). Each history lookup is a compiled linear pass
 (``features/families/_kernels.py``); the families are independent
 given the rows, so they run on two threads and their columns are stacked in registry
@@ -36,8 +37,8 @@ from features.families._history import History, Lookups, Part, day_of, first_sig
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
-    FIRST_TABLES, SUM_TABLES, ReferenceState, fit_state, foreign_mark, history_tables, input_rows, line_values, mark_country,
-    mark_country_of_few,
+    FIRST_TABLES, SUM_TABLES, ReferenceState, extended, fit_state, foreign_mark, history_tables, input_rows, line_values,
+    mark_country, mark_country_of_few,
 )
 
 #: Contract columns the families read (the rest stay in the wide frame untouched).
@@ -84,8 +85,9 @@ _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}
 
 def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None, lookups: Lookups,
              kernels: threading.Thread) -> dict[str, History]:
-    """Each table's history: the state's table plus the file's rows after ``as_of`` (the
-    state is authoritative up to it), as parts whose sums add up.
+    """Each table's history: the state's table plus the rows it lacks (the file's rows after
+    the state's shipments span, the component imports after its inputs span), as parts
+    whose sums add up.
 
     The shipment rows are their own history (:class:`Part` reads them through the tables'
     column names), so a lookup keyed by the rows' own columns shares one index with them.
@@ -100,7 +102,7 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     hist: dict[str, History] = {name: part(name, MONTH if name == "price" else WEEK)
                                 for name in SUM_TABLES if name != "inputs"}
     hist |= {name: part(name) for name in FIRST_TABLES if name != "first_input_importer"}
-    after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
+    after = pl.col("arrival_date") > pl.lit(state.complete_to("inputs"), dtype=pl.Date)
     stacked = {name: pl.concat([state.tables[name].lazy(), df], how="vertical_relaxed")
                for name, df in input_rows(None if inputs is None else inputs.filter(after)).items()}
     # Collected once (each is read by several lookups, and the component imports may be a
@@ -215,7 +217,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     foreign = foreign_mark(pl.col(MID_COUNTRY), pl.col(LADING_COUNTRY))
     rows = rows.with_columns(
         *[expr.alias(_LINE[name]) for name, expr in line_values(foreign).items()],
-        (pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)).fill_null(False).alias(_FRESH),
+        (pl.col("arrival_date") > pl.lit(state.complete_to("shipments"), dtype=pl.Date)).fill_null(False).alias(_FRESH),
         *(tariffs.columns(_TARIFF_AT) if tariffs else []),
     )
     rows = rows.drop(_TARIFF_AT) if tariffs else tariff.resolve(rows, events)  # no events: constant columns
@@ -323,25 +325,28 @@ def _chunks(
             inputs.lazy().pipe(_conform, INPUTS.schema).select(INPUTS.names).sink_parquet(Path(tmp) / "inputs.parquet")
             ins = pl.scan_parquet(Path(tmp) / "inputs.parquet")
         counts = ships.group_by(_CHUNK).len().sort(_CHUNK).collect()
-        parts = {name: [df] for name, df in state.tables.items()}
         has_inputs = inputs is not None or state.has_inputs
         for months in _group_months(counts[_CHUNK].to_list(), counts["len"].to_list(), chunk_rows):
             chunk = ships.filter(pl.col(_CHUNK).is_in(months)).drop(_CHUNK).collect()
             last_day = _last_day(max(months))
             chunk_inputs = None
             if ins is not None:
-                chunk_inputs = ins.filter(pl.col("arrival_date").is_between(state.as_of, last_day, closed="right")).collect()
+                lacking = pl.col("arrival_date").is_between(state.complete_to("inputs"), last_day, closed="right")
+                chunk_inputs = ins.filter(lacking).collect()
             yield build(chunk.lazy(), inputs=None if chunk_inputs is None else chunk_inputs.lazy(), events=events, state=state).collect()
-            # This chunk's history joins the state; as_of moves to the chunk's last day.
-            after = pl.col("arrival_date") > pl.lit(state.as_of, dtype=pl.Date)
-            fresh = history_tables(_conform(chunk.lazy(), SHIPMENTS.schema).filter(after),
-                                   None if chunk_inputs is None else chunk_inputs.lazy())
-            for name, df in zip(fresh, pl.collect_all(list(fresh.values())), strict=True):
-                parts[name].append(df)
-            state = ReferenceState(
-                tables={name: pl.concat(dfs, how="vertical_relaxed") for name, dfs in parts.items()},
-                events=events, as_of=max(state.as_of, last_day), has_inputs=has_inputs,
-            )
+            # The rows this chunk added to the history join the state, which is then
+            # complete to the chunk's last day for every source.
+            lacking = pl.col("arrival_date") > pl.lit(state.complete_to("shipments"), dtype=pl.Date)
+            added = {"shipments": _conform(chunk.lazy(), SHIPMENTS.schema).filter(lacking),
+                     "inputs": None if chunk_inputs is None else chunk_inputs.lazy()}
+            fresh = history_tables(added["shipments"], added["inputs"])
+            days = {source: lf.select(pl.col("arrival_date").min().alias("first"), pl.col("arrival_date").max().alias("last"))
+                    for source, lf in added.items() if lf is not None}
+            done = pl.collect_all([*fresh.values(), *days.values()])
+            tables, bounds = done[:len(fresh)], done[len(fresh):]
+            spans = {source: df.row(0, named=True) for source, df in zip(days, bounds, strict=True)}
+            state = extended(state, dict(zip(fresh, tables, strict=True)), last_day, has_inputs=has_inputs,
+                             first={k: v["first"] for k, v in spans.items()}, last={k: v["last"] for k, v in spans.items()})
 
 
 def _group_months(months: list[int], counts: list[int], chunk_rows: int) -> Iterator[list[int]]:

@@ -1,13 +1,25 @@
 """The fitted reference state: history aggregates and norms learned from training data.
 
 A :class:`ReferenceState` is a handful of small frames of per (key, week/month) integer
-sums and per-entity first-seen days, plus the tariff events and the date ``as_of`` up to
-which it is complete. Scoring a new file combines the state with the file's own rows
-*dated after* ``as_of`` (rows on or before ``as_of`` are scored but not added to the
-history: the state is authoritative up to that day, so nothing is counted twice).
+sums and per-entity first-seen days, plus the tariff events it was fitted with and, per
+source of history, the :class:`Span` of dates it covers.
 
-``build(all, state=None)`` is literally ``build(all, state=fit_state(empty))``: the
-training path and the scoring path are the same code (:func:`history_tables`).
+The rule that keeps training and scoring the same (no train/serve skew):
+
+* Each source (``shipments``; ``inputs``, the component imports) has a span. The state
+  holds every row of that source dated up to the span's ``complete_to`` and nothing after.
+* ``complete_to`` is the last day of the training shipments for *every* source: component
+  imports dated after it are left out when fitting (a shipment file covers a period; an
+  inputs file for the whole year must not make the state look complete past it). A state
+  fitted without component imports has an inputs span complete to nothing.
+* Building features with a state adds, per source, exactly the rows it lacks: the file's
+  rows (or the component imports given) dated *after* that source's ``complete_to``.
+  Rows on or before it are scored but not added again, so nothing is counted twice.
+
+So ``build(later, state=fit_state(earlier))`` gives the features of the later rows that
+``build(earlier + later)`` gives, and ``build(all, state=None)`` is literally
+``build(all, state=fit_state(empty))``: the training path and the scoring path are the
+same code (:func:`history_tables`).
 """
 from __future__ import annotations
 
@@ -24,7 +36,7 @@ from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: The day before any real data: a state fitted on nothing is complete up to here.
 EMPTY_AS_OF = date(1, 1, 1)
-STATE_FORMAT = 2  # 2: exporter_marks table
+STATE_FORMAT = 3
 
 #: Name -> (key columns, integer value columns). Period columns are named ``period``
 #: (week index, or month index for ``price``); first-seen tables carry ``first_day``.
@@ -46,6 +58,11 @@ FIRST_TABLES: dict[str, tuple[str, ...]] = {
     "first_input_importer": ("importer_id",),
 }
 TABLE_NAMES = (*SUM_TABLES, *FIRST_TABLES)
+#: The sources of history, and the tables each one feeds.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "inputs": ("inputs", "first_input_importer"),
+    "shipments": tuple(n for n in TABLE_NAMES if n not in ("inputs", "first_input_importer")),
+}
 
 
 def _log_uv() -> pl.Expr:
@@ -165,28 +182,66 @@ def empty_events() -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The dates a state covers of one source of history.
+
+    The state holds every row of the source dated on or before ``complete_to`` and none
+    after; ``first`` and ``last`` are the first and last days of the rows it holds (None
+    when it holds none). Building with the state adds the source's rows after ``complete_to``.
+    """
+
+    complete_to: date = EMPTY_AS_OF
+    first: date | None = None
+    last: date | None = None
+
+    def to_json(self) -> dict:
+        return {k: None if v is None else v.isoformat() for k, v in
+                (("complete_to", self.complete_to), ("first", self.first), ("last", self.last))}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Span":
+        day = lambda v: None if v is None else date.fromisoformat(v)  # noqa: E731
+        return cls(complete_to=date.fromisoformat(data["complete_to"]), first=day(data["first"]), last=day(data["last"]))
+
+
+def _no_spans() -> dict[str, Span]:
+    return {source: Span() for source in SOURCES}
+
+
+@dataclass(frozen=True)
 class ReferenceState:
     """History aggregates fitted on training data; see the module docstring for the rules.
 
     ``tables`` maps each name of :data:`TABLE_NAMES` to a small DataFrame; ``events`` is
-    the tariff-event table the state was fitted with; ``has_inputs`` records whether
+    the tariff-event table the state was fitted with; ``spans`` maps each source of
+    :data:`SOURCES` to the :class:`Span` it covers; ``has_inputs`` records whether
     component imports were part of the fit.
     """
 
     tables: dict[str, pl.DataFrame]
     events: pl.DataFrame
-    as_of: date = EMPTY_AS_OF
+    spans: dict[str, Span] = field(default_factory=_no_spans)
     has_inputs: bool = False
     format: int = field(default=STATE_FORMAT)
 
+    @property
+    def as_of(self) -> date:
+        """The last day of the training shipments: the state is complete up to it."""
+        return self.spans["shipments"].complete_to
+
+    def complete_to(self, source: str) -> date:
+        """The day up to which the state holds every row of ``source``: a build adds the rows after it."""
+        return self.spans[source].complete_to
+
     def to_dir(self, path: str | Path) -> Path:
-        """Write one Parquet file per table plus ``state.json`` (as_of, flags, digest)."""
+        """Write one Parquet file per table plus ``state.json`` (spans, flags, digest)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             df.write_parquet(path / f"{name}.parquet")
         self.events.write_parquet(path / "events.parquet")
-        meta = {"format": self.format, "as_of": self.as_of.isoformat(), "has_inputs": self.has_inputs, "digest": self.digest()}
+        meta = {"format": self.format, "as_of": self.as_of.isoformat(), "has_inputs": self.has_inputs,
+                "spans": {k: v.to_json() for k, v in self.spans.items()}, "digest": self.digest()}
         (path / "state.json").write_text(json.dumps(meta, indent=2) + "\n")
         return path
 
@@ -201,11 +256,12 @@ class ReferenceState:
         path = Path(path)
         meta = json.loads((path / "state.json").read_text())
         if meta.get("format") != STATE_FORMAT:
-            raise ValueError(f"{path}: reference state format {meta.get('format')!r}, expected {STATE_FORMAT}")
+            raise ValueError(f"{path}: reference state format {meta.get('format')!r}, expected {STATE_FORMAT} "
+                             "(made by another waypoint version: train the model again)")
         state = cls(
             tables={name: pl.read_parquet(path / f"{name}.parquet") for name in TABLE_NAMES},
             events=pl.read_parquet(path / "events.parquet"),
-            as_of=date.fromisoformat(meta["as_of"]),
+            spans={source: Span.from_json(meta["spans"][source]) for source in SOURCES},
             has_inputs=bool(meta["has_inputs"]),
         )
         if verify and state.digest() != meta["digest"]:
@@ -215,7 +271,8 @@ class ReferenceState:
     def digest(self) -> str:
         """SHA-256 over the content (rows sorted, so it does not depend on row order)."""
         h = hashlib.sha256()
-        h.update(f"format={self.format};as_of={self.as_of.isoformat()};inputs={self.has_inputs}".encode())
+        spans = ";".join(f"{k}={v.to_json()}" for k, v in sorted(self.spans.items()))
+        h.update(f"format={self.format};spans={spans};inputs={self.has_inputs}".encode())
         for name in TABLE_NAMES:
             _update(h, name, self.tables[name])
         _update(h, "events", self.events)
@@ -230,20 +287,48 @@ def _update(h: "hashlib._Hash", name: str, df: pl.DataFrame) -> None:
 
 
 def fit_state(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, events: pl.DataFrame | None) -> ReferenceState:
-    """Fit history aggregates on training rows (typed per ``features.schema``)."""
+    """Fit history aggregates on training rows (typed per ``features.schema``).
+
+    Every source is complete to the last training shipment's day: component imports dated
+    after it are left out (see the module docstring), so a scored file's own ``--inputs``
+    add them, and the state never claims a day the training shipments did not reach.
+    """
     events = empty_events() if events is None else events.select(EVENTS.names)
     shipments = shipments.select(SHIPMENTS.names)
+    first, last = shipments.select(pl.col("arrival_date").min().alias("a"), pl.col("arrival_date").max().alias("b")).collect().row(0)
+    complete_to = last if last is not None else EMPTY_AS_OF
+    spans = {"shipments": Span(complete_to, first, last), "inputs": Span()}
+    if inputs is not None:
+        inputs = inputs.filter(pl.col("arrival_date") <= pl.lit(complete_to, dtype=pl.Date))
+        i_first, i_last = inputs.select(pl.col("arrival_date").min().alias("a"), pl.col("arrival_date").max().alias("b")).collect().row(0)
+        spans["inputs"] = Span(complete_to, i_first, i_last)
     tables = history_tables(shipments, inputs)
     collected = pl.collect_all(list(tables.values()), engine="streaming")
-    frames = dict(zip(tables, collected, strict=True))
-    # as_of covers the inputs too: a later scored file must not add inputs the state holds.
-    lasts = [shipments.select(pl.col("arrival_date").max()).collect().item()]
-    if inputs is not None:
-        lasts.append(inputs.select(pl.col("arrival_date").max()).collect().item())
-    lasts = [d for d in lasts if d is not None]
     return ReferenceState(
-        tables=frames,
+        tables=dict(zip(tables, collected, strict=True)),
         events=events,
-        as_of=max(lasts) if lasts else EMPTY_AS_OF,
+        spans=spans,
         has_inputs=inputs is not None,
+    )
+
+
+def _bound(pick, *days: date | None) -> date | None:
+    known = [d for d in days if d is not None]
+    return pick(known) if known else None
+
+
+def extended(state: ReferenceState, tables: dict[str, pl.DataFrame], complete_to: date, *,
+             has_inputs: bool, first: dict[str, date | None], last: dict[str, date | None]) -> ReferenceState:
+    """``state`` with more history: ``tables`` (of :data:`TABLE_NAMES`) stacked under its own,
+    every source complete to ``complete_to``; ``first``/``last`` are the added rows' days per source."""
+    def span(source: str) -> Span:
+        old = state.spans[source]
+        return Span(max(old.complete_to, complete_to), _bound(min, old.first, first.get(source)),
+                    _bound(max, old.last, last.get(source)))
+
+    return ReferenceState(
+        tables={name: pl.concat([state.tables[name], tables[name]], how="vertical_relaxed") for name in TABLE_NAMES},
+        events=state.events,
+        spans={source: span(source) for source in SOURCES},
+        has_inputs=has_inputs,
     )
