@@ -39,6 +39,11 @@ def score(
              "(marked in the `explore` column); no effect on a model without a ranker.",
     ),
     json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    chunk_rows: int = typer.Option(
+        None, "--chunk-rows", min=1,
+        help="Memory bound: a file of more lines is built a few arrival months and scored this many lines at a time "
+             "(same scores; default 1,000,000).",
+    ),
 ) -> None:
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
     from detector.config import Settings
@@ -55,6 +60,7 @@ def score(
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
             progress=lambda msg: status.update(msg),
+            **({"chunk_rows": chunk_rows} if chunk_rows else {}),
         )
     if json:
         typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
