@@ -86,7 +86,7 @@ def make_scored(n: int = 300, *, seed: int = 7, n_flagged: int = 15) -> pl.DataF
         pl.lit(dt.date(2024, 6, 1)).alias("ev_event_date"),
     )
     front = ["shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons", "model_name", "model_version"]
-    return df.select(front + [c for c in SHIPMENTS.names if c not in front] + [c for c in df.columns if c.startswith(("f_", "ev_"))])
+    return df.select(front + [c for c in SHIPMENTS.names if c not in front and c in df.columns] + [c for c in df.columns if c.startswith(("f_", "ev_"))])
 
 
 def make_inputs() -> pl.DataFrame:

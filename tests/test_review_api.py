@@ -92,7 +92,7 @@ def test_status_filter_uses_the_decision_store(client, store):
 
 
 def test_shipment_page_shows_reasons_fields_and_svg_pictures(client):
-    r = client.get("/shipment/S00258")
+    r = client.get("/shipment?id=S00258")
     assert r.status_code == 200
     html = r.text
     assert html.count("<svg") == 3  # supply by origin, unit value, inputs vs exports
@@ -104,50 +104,99 @@ def test_shipment_page_shows_reasons_fields_and_svg_pictures(client):
 
 def test_shipment_page_without_inputs_draws_two_pictures(scored_file, store):
     c = TestClient(create_app(ScoredSet([scored_file]), store), base_url=BASE)
-    assert c.get("/shipment/S00258").text.count("<svg") == 2
+    assert c.get("/shipment?id=S00258").text.count("<svg") == 2
 
 
 def test_unknown_shipment_is_404(client):
+    assert client.get("/shipment?id=NOPE").status_code == 404
     assert client.get("/shipment/NOPE").status_code == 404
 
 
+def test_old_path_links_to_a_shipment_still_answer(client):
+    assert client.get("/shipment/S00258").status_code == 200
+
+
+def decide(client: TestClient, sid: str, status: str, *, note: str = "checked", analyst: str = "ana", **extra):
+    data = {"csrf_token": csrf(client), "shipment_id": sid, "status": status, "note": note, "analyst": analyst, **extra}
+    return client.post("/decide", data=data, headers=ORIGIN, follow_redirects=False)
+
+
 def test_decide_persists_and_shows_in_history(client, store):
-    token = csrf(client)
-    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed", "note": "CN inputs", "analyst": "ana"},
-                    headers=ORIGIN, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/shipment/S00258"
+    r = decide(client, "S00258", "confirmed", note="CN inputs")
+    assert r.status_code == 303 and r.headers["location"] == "/shipment?id=S00258"
     assert "waypoint_analyst=ana" in r.headers["set-cookie"]
     (d,) = store.history("S00258")
     assert (d.status, d.note, d.analyst, d.model_version, d.scored_file) == ("confirmed", "CN inputs", "ana", "3", "scored.parquet")
-    page = client.get("/shipment/S00258").text
+    page = client.get("/shipment?id=S00258").text
     assert "CN inputs" in page and 'id="current-status">confirmed' in page
     assert 'name="analyst" value="ana"' in page  # the name is remembered
 
 
+@pytest.mark.parametrize(
+    ("status", "note", "analyst", "missing"),
+    [("confirmed", "", "ana", "note"), ("cleared", "  ", "ana", "note"), ("confirmed", "CN inputs", "", "analyst"),
+     ("needs-info", "", " ", "analyst"), ("", "x", "ana", "status"), ("guilty", "x", "ana", "status")],
+)
+def test_decision_without_analyst_note_or_status_is_refused(client, store, status, note, analyst, missing):
+    r = decide(client, "S00258", status, note=note, analyst=analyst)
+    assert r.status_code == 422 and missing in r.text
+    assert store.current_status() == {}
+
+
+def test_needs_info_needs_no_note(client, store):
+    assert decide(client, "S00258", "needs-info", note="").status_code == 303
+    assert store.current_status() == {"S00258": "needs-info"}
+
+
+def bulk(client, **data):
+    base = {"csrf_token": csrf(client), "exporter": "EXP-VN-1", "analyst": "ana", "note": "same CN inputs", "confirm": "yes"}
+    return client.post("/bulk-decide", data={**base, **data}, headers=ORIGIN, follow_redirects=False)
+
+
 def test_bulk_decide_covers_only_open_flags_of_the_exporter(client, store):
     store.decide("S00258", "needs-info", analyst="bo")
-    token = csrf(client)
-    r = client.post("/bulk-decide", data={"csrf_token": token, "exporter": "EXP-VN-1", "status": "confirmed", "analyst": "ana"},
-                    headers=ORIGIN, follow_redirects=False)
-    assert r.status_code == 303
     flagged_vn = set(make_scored().filter("flagged", exporter_id="EXP-VN-1")["shipment_id"])
+    r = bulk(client, status="confirmed", expected=str(len(flagged_vn) - 1))
+    assert r.status_code == 303
     status = store.current_status()
     assert {s for s, st in status.items() if st == "confirmed"} == flagged_vn - {"S00258"}
     assert status["S00258"] == "needs-info"
 
 
-def test_post_without_csrf_token_is_refused(client, store):
-    r = client.post("/shipment/S00258/decide", data={"status": "confirmed"}, headers=ORIGIN)
-    assert r.status_code == 403
-    r = client.post("/shipment/S00258/decide", data={"status": "confirmed", "csrf_token": "forged"}, headers=ORIGIN)
-    assert r.status_code == 403
+def test_bulk_decide_has_no_default_status_and_needs_the_confirmed_count(client, store):
+    n = str(len(make_scored().filter("flagged", exporter_id="EXP-VN-1")))
+    assert bulk(client, expected=n).status_code == 422  # no status given: nothing is assumed
+    r = bulk(client, status="confirmed", expected=n, confirm="")
+    assert r.status_code == 422 and n in r.text
+    r = bulk(client, status="confirmed", expected="3")  # the page showed another count
+    assert r.status_code == 409 and n in r.text
+    assert bulk(client, status="cleared", expected=n, note="").status_code == 422
+    assert store.current_status() == {}
+
+
+def test_bulk_form_on_the_page_has_no_status_chosen_and_shows_the_count(client):
+    html = client.get("/shipment?id=S00258").text
+    form = re.search(r'<form method="post" action="/bulk-decide".*?</form>', html, re.S).group(0)
+    n = len(make_scored().filter("flagged", exporter_id="EXP-VN-1"))
+    assert '<option value="" selected disabled>' in form and "selected" not in form.split("disabled>", 1)[1]
+    assert f'name="expected" value="{n}"' in form and f"decide all {n}" in form
+
+
+GOOD = {"status": "confirmed", "note": "CN inputs", "analyst": "ana"}
+
+
+@pytest.mark.parametrize("route", ["/decide", "/shipment/S00258/decide", "/bulk-decide"])
+def test_post_without_csrf_token_is_refused(client, store, route):
+    data = {**GOOD, "shipment_id": "S00258", "exporter": "EXP-VN-1", "confirm": "yes"}
+    assert client.post(route, data=data, headers=ORIGIN).status_code == 403
+    assert client.post(route, data={**data, "csrf_token": "forged"}, headers=ORIGIN).status_code == 403
     assert store.current_status() == {}
 
 
 def test_csrf_token_of_another_session_is_refused(client, scored_file, store):
     token = csrf(client)
     other = TestClient(client.app, base_url=BASE)
-    r = other.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed"}, headers=ORIGIN)
+    r = other.post("/decide", data={**GOOD, "csrf_token": token, "shipment_id": "S00258"}, headers=ORIGIN)
     assert r.status_code == 403
 
 
@@ -155,23 +204,22 @@ def test_post_from_another_origin_is_refused(client, store):
     token = csrf(client)
     for headers in ({"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:9999"}, {},
                     {"Referer": "http://evil.example/x"}):
-        r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "confirmed"}, headers=headers)
-        assert r.status_code == 403, headers
+        for route in ("/decide", "/shipment/S00258/decide"):
+            r = client.post(route, data={**GOOD, "csrf_token": token, "shipment_id": "S00258"}, headers=headers)
+            assert r.status_code == 403, (route, headers)
     assert store.current_status() == {}
 
 
 def test_post_with_same_origin_referer_and_no_origin_is_accepted(client, store):
     token = csrf(client)
-    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "cleared"},
-                    headers={"Referer": f"{BASE}/shipment/S00258"}, follow_redirects=False)
+    r = client.post("/decide", data={**GOOD, "status": "cleared", "csrf_token": token, "shipment_id": "S00258"},
+                    headers={"Referer": f"{BASE}/shipment?id=S00258"}, follow_redirects=False)
     assert r.status_code == 303 and store.current_status() == {"S00258": "cleared"}
 
 
 def test_decide_redirect_never_leaves_the_site(client):
-    token = csrf(client)
-    r = client.post("/shipment/S00258/decide", data={"csrf_token": token, "status": "cleared", "next": "//evil.example/"},
-                    headers=ORIGIN, follow_redirects=False)
-    assert r.headers["location"] == "/shipment/S00258"
+    r = decide(client, "S00258", "cleared", next="//evil.example/")
+    assert r.headers["location"] == "/shipment?id=S00258"
 
 
 def test_request_with_foreign_host_header_is_refused(client):
@@ -180,7 +228,7 @@ def test_request_with_foreign_host_header_is_refused(client):
 
 
 def test_text_from_the_file_is_escaped(client):
-    html = client.get("/shipment/S00000").text
+    html = client.get("/shipment?id=S00000").text
     assert XSS not in html and "<script>alert" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
 
@@ -211,7 +259,7 @@ def test_queue_reads_a_csv_scored_file(tmp_path, store):
     df.write_csv(path)
     c = TestClient(create_app(ScoredSet([path]), store), base_url=BASE)
     assert ids(c.get("/").text) == df.filter("flagged").sort("risk_rank")["shipment_id"].to_list()
-    assert c.get("/shipment/S00000").text.count("<svg") == 2
+    assert c.get("/shipment?id=S00000").text.count("<svg") == 2
 
 
 def test_scored_file_without_required_columns_is_an_input_error(tmp_path):

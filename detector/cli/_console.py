@@ -1,5 +1,56 @@
-"""Where people-facing output goes: stderr (stdout is kept for --json and data)."""
-from rich.console import Console
+"""Where people-facing output goes, and how untrusted text is made inert there.
 
-err_console = Console(stderr=True)
-out_console = Console()
+Results (tables, summaries) go to stdout (``out_console``); progress, warnings and errors
+go to stderr (``err_console``). With ``--json`` the JSON is the result on stdout, so the
+human rendering of a command moves to stderr (:func:`results`).
+
+Every piece of text that comes from data (ids, notes, analyst names, file names and
+headers, mapping names, reasons built from values) is passed through :func:`safe`
+before it is printed: Rich would otherwise read ``[red]`` or ``[/b]`` in a note as
+markup (restyling the output, or failing the whole print on an unbalanced tag), and a
+file could send ANSI escape sequences straight to the analyst's terminal.
+"""
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.markup import escape
+
+# emoji=False: ``:warning:`` in a note is text, not a picture.
+err_console = Console(stderr=True, emoji=False)
+out_console = Console(emoji=False)
+
+#: C0 controls (but tab and newline), DEL, C1 controls, and the Unicode controls that
+#: reorder or hide text on screen (bidirectional overrides and isolates, zero-width
+#: joiners and marks, the byte order mark, line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_NEWLINE = re.compile("[\t\n]")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: object, *, newlines: bool = False) -> str:
+    """``value`` as text that prints literally through Rich, whatever it holds.
+
+    Control characters are shown visibly (``\\x1b``, ``\\u202e``) instead of acting on
+    the terminal, and Rich markup is escaped so ``[red]`` prints as ``[red]``. Tabs and
+    newlines are shown as ``\\t`` and ``\\n`` too (a value cannot fake a line of its own)
+    unless ``newlines`` is true, for multi-line messages of our own making.
+    """
+    text = "" if value is None else str(value)
+    text = _CONTROL.sub(_visible, text)
+    if not newlines:
+        text = _NEWLINE.sub(lambda m: "\\t" if m.group() == "\t" else "\\n", text)
+    return escape(text)
+
+
+def results(as_json: bool = False) -> Console:
+    """The console for a command's human-readable result: stdout, or stderr under ``--json``."""
+    return err_console if as_json else out_console
+
+
+__all__ = ["err_console", "out_console", "results", "safe"]

@@ -6,26 +6,84 @@ Command modules import polars, scikit-learn and mlflow inside their functions, s
 from __future__ import annotations
 
 import gc
+import signal
 
 import typer
 from typer.core import TyperGroup
 
 from detector import __version__
 from detector.cli import check, demo, evaluate, features, generate, models, report, review, score, train
-from detector.cli._console import err_console
+from detector.cli._console import err_console, safe
 from detector.errors import WaypointError
+
+#: Exit code of a run ended by SIGTERM (128 + the signal's number, as shells report it).
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+#: What help shows for a value of each type, instead of Typer's ``<list[str]>``.
+_METAVARS = {"bool": "", "str": "TEXT", "path": "PATH", "int": "N", "int range": "N", "float": "NUMBER",
+             "float range": "NUMBER"}
+
+
+def _value_metavar(param, ctx) -> str:
+    label = param.display_type(ctx).strip("<>")
+    many = label.startswith("list[")
+    label = label[5:-1].lower() if many else label
+    if many and label in ("str", "path"):  # several files or globs
+        return "PATH"
+    if label in _METAVARS:
+        return _METAVARS[label]
+    if "|" in label:  # a choice: its values
+        return "[" + label + "]"
+    return label.upper()
+
+
+def _readable_metavar(param, ctx) -> None:
+    """Give ``param`` a metavar people read (PATH, TEXT, N) when it has none.
+
+    Typer shows the Python annotation (``<list[str]>``, ``<bool>``); a flag needs none, and
+    an argument shows its name with the kind of value it takes (``SHIPMENTS  PATH...``).
+    """
+    if param.metavar is not None:
+        return
+    if param.param_type_name == "argument":
+        shown = _value_metavar(param, ctx) + ("..." if param.nargs != 1 else "")
+        param.metavar = param.name.upper()
+        param.display_type_rich = lambda ctx: shown  # Typer shows an argument's annotation here
+        return
+    param.metavar = "" if getattr(param, "is_flag", False) else _value_metavar(param, ctx)
+
+
+def _tidy(command) -> None:
+    """Readable metavars on every parameter of ``command`` and its sub-commands, including
+    the ones Typer adds when help is shown (``--help``, the completion options)."""
+    original = command.get_params
+
+    def get_params(ctx):
+        params = original(ctx)
+        for param in params:
+            _readable_metavar(param, ctx)
+        return params
+
+    command.get_params = get_params
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
 
 
 class _Group(TyperGroup):
     """Turns the library's user-facing errors into one line and an exit code (one edge)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy(self)
+
     def invoke(self, ctx):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except WaypointError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # A message names files, columns and values from the data: printed inert.
+            err_console.print(f"[bold red]error:[/] {safe(exc, newlines=True)}", highlight=False, soft_wrap=True)
             if exc.hint:
-                err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+                err_console.print(f"[dim]hint:[/] {safe(exc.hint, newlines=True)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -34,7 +92,7 @@ app = typer.Typer(
     cls=_Group,
     help="Find transshipment and origin fraud among customs entry lines.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
@@ -65,7 +123,14 @@ app.command("report")(report.report)
 app.command("demo")(demo.demo)
 
 
+def _terminated(signum, frame) -> None:
+    """SIGTERM ends a run like Ctrl+C: the exception unwinds the stack, so every context
+    manager (atomic outputs, spill folders) removes what the run left half-written."""
+    raise SystemExit(SIGTERM_EXIT)
+
+
 def run() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     finally:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, results, safe
 
 app = typer.Typer(help="Review flagged shipments: web page, decisions, label export.", no_args_is_help=True)
 
@@ -25,23 +25,27 @@ def _db(db: Path | None) -> Path:
 def serve(
     scored: list[Path] = typer.Argument(..., help="Scored file(s) written by `waypoint score` (Parquet or CSV)."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port to listen on (0: any free port, shown at start)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything beyond loopback needs --allow-remote."),
-    inputs: Path | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture)."),
-    events: Path | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures."),
+    inputs: list[Path] | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture; several files or globs)."),
+    events: list[Path] | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures (several files or globs)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow binding beyond loopback (requires --token)."),
     token: str | None = typer.Option(None, "--token", help="Access token every request must carry (open the page once with ?token=...)."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Append one line per request (time, client, method, path, status) to this file."),
 ) -> None:
     """Open the review page: queue of flagged shipments, shipment detail, decisions."""
-    from detector.review.app import build_app, serve as run
+    from detector.review.app import bind, build_app, serve as run
     from detector.review.security import SecurityConfig
 
     security = SecurityConfig(host=host, allow_remote=allow_remote, token=token)
-    web = build_app(scored, _db(db), security=security, inputs=inputs, events=events)
+    web = build_app(scored, _db(db), security=security, inputs=inputs or None, events=events or None, access_log=log_file)
+    sock = bind(host, port)  # a busy port is an error here, before any URL is announced
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/" + ("?token=…" if token else "")
-    err_console.print(f"review page on [bold]{url}[/] (Ctrl+C to stop)", highlight=False)
-    run(web, host, port)
+    url = f"http://{shown}:{sock.getsockname()[1]}/" + ("?token=…" if token else "")
+    err_console.print(f"review page on [bold]{safe(url)}[/] (Ctrl+C to stop)", highlight=False)
+    if log_file is not None:
+        err_console.print(f"access log: {safe(log_file)}", highlight=False)
+    run(web, sock=sock)
 
 
 @app.command("list")
@@ -60,9 +64,9 @@ def list_(
     from rich.table import Table
 
     table = Table("shipment", "status", "analyst", "decided (UTC)", "note", title=f"{len(decisions)} decided shipment(s)")
-    for d in decisions:
-        table.add_row(d.shipment_id, d.status, d.analyst, d.decided_at, d.note)
-    err_console.print(table)
+    for d in decisions:  # every cell is data someone typed: printed literally
+        table.add_row(safe(d.shipment_id), safe(d.status), safe(d.analyst), safe(d.decided_at), safe(d.note))
+    results().print(table)
 
 
 @app.command("decide")
@@ -71,37 +75,68 @@ def decide(
     status: str = typer.Option(..., "--status", help="confirmed, cleared or needs-info."),
     note: str = typer.Option(..., "--note", help="What you checked; kept with the decision."),
     analyst: str | None = typer.Option(None, "--analyst", help="Your name (default: the login name)."),
-    scored: Path | None = typer.Option(None, "--scored", help="Scored file the shipment is in: records its model and score, and checks the id."),
+    scored: list[Path] | None = typer.Option(None, "--scored", help="Scored file(s) the shipment is in: the id is checked against them, and the decision records its model and score."),
+    force: bool = typer.Option(False, "--force", help="Record the decision even when the id is in no scored file given (or none is given)."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the stored decision as JSON on stdout."),
 ) -> None:
     """Record one decision (appended; earlier decisions are kept)."""
-    from detector.review.store import DecisionStore, check_status
+    from detector.errors import InputError
+    from detector.review.store import DecisionStore, check_decision
 
-    check_status(status)
     if analyst is None:
         import getpass
 
         analyst = getpass.getuser()
+    check_decision(status, note=note, analyst=analyst)
     context = None
-    if scored is not None:
+    if scored:
         from detector.review.queue import ScoredSet
 
-        context = ScoredSet([scored]).context(shipment_id)
-    d = DecisionStore(_db(db)).decide(shipment_id, status, note=note, analyst=analyst, context=context)
+        files = ScoredSet(list(scored))
+        row = files.shipment(shipment_id)
+        if row is not None:
+            context = files.context(shipment_id, row)
+        elif not force:
+            raise InputError(f"shipment {shipment_id!r} is not in {files.label}",
+                             hint="check the id, or pass --force to record it anyway")
+    elif not force:
+        raise InputError(f"cannot check that {shipment_id!r} was scored: no --scored file given",
+                         hint="pass --scored FILE (the file the shipment is in), or --force to record it unchecked")
+    d = DecisionStore(_db(db)).decide(shipment_id, status, note=note.strip(), analyst=analyst.strip(), context=context)
     if as_json:
         typer.echo(json.dumps(d.as_dict(), indent=2))
     else:
-        err_console.print(f"{d.shipment_id}: {d.status} (decision {d.id}, by {d.analyst or 'unknown'})", highlight=False)
+        results().print(f"{safe(d.shipment_id)}: {safe(d.status)} (decision {d.id}, by {safe(d.analyst) or 'unknown'})",
+                        highlight=False)
 
 
 @app.command("export")
 def export(
-    output: Path = typer.Option(..., "-o", "--output", help="Labels file to write (.csv or .parquet): shipment_id,label,scenario."),
+    output: Path = typer.Option(..., "-o", "--output", help="Labels file to write (.csv or .parquet), or - for CSV on stdout: shipment_id,label,scenario."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a summary (file, labels, confirmed, cleared) as JSON on stdout."),
 ) -> None:
     """Write confirmed (1) and cleared (0) shipments as labels for `waypoint evaluate/train --labels`."""
+    from detector.errors import InputError
+    from detector.io.write import check_output, is_stdout, neutralise_formulas, output_format, write_table
     from detector.review.store import DecisionStore
 
-    n = DecisionStore(_db(db)).export_labels(output)
-    err_console.print(f"wrote {n} label(s) to {output}", highlight=False)
+    path = _db(db)
+    if is_stdout(output) and as_json:
+        raise InputError("-o - and --json both write to stdout", hint="write the labels to a file with -o FILE, or leave out --json")
+    check_output(output, [path], stdout=True)
+    if not is_stdout(output):
+        output_format(output)  # an unknown extension is refused before the store is opened
+    labels = DecisionStore(path).labels()
+    if is_stdout(output):
+        typer.echo(neutralise_formulas(labels).write_csv(), nl=False)
+        return
+    write_table(labels, output)
+    summary = {"output": str(output), "labels": labels.height, "confirmed": int((labels["label"] == 1).sum()),
+               "cleared": int((labels["label"] == 0).sum())}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    results().print(f"wrote {summary['labels']} label(s) to {safe(output)} "
+                    f"({summary['confirmed']} confirmed, {summary['cleared']} cleared)", highlight=False)

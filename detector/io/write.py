@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from collections.abc import Iterator
+import shutil
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +23,143 @@ from detector.errors import InputError
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: ``-o -``: the output goes to stdout instead of a file.
+STDOUT = "-"
+#: What a run leaves beside its output while it works, named after the output and the
+#: run's process id so a later run can tell a dead run's leftovers from a live one's:
+#: ``.NAME.<pid>.<12 hex>.partial`` (atomic writes) and ``.NAME.<pid>.<random>.spill``
+#: (spill folders). Files of earlier versions had no process id.
+_LEFTOVER = r"\.{name}\.(?:(?P<pid>[0-9]+)\.)?(?:(?P<hex>[0-9a-f]{{12}})\.partial|(?P<rand>[a-z0-9_]{{8}})\.spill)"
+
+
+def leftover_prefix(target: str | Path) -> str:
+    """The start of the name of a temporary file or folder beside ``target`` (see ``_LEFTOVER``)."""
+    return f".{Path(target).name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    return path is not None and str(path) == STDOUT
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be read): not the same file
+        return False
+
+
+def _expand(paths: Iterable[str | Path | None]) -> list[Path]:
+    """The files named by ``paths`` (globs expanded as the reader expands them)."""
+    from detector.io.read import resolve  # the reader's rules, loaded only when checking
+
+    out: list[Path] = []
+    for p in paths:
+        if p is None or is_stdout(p):
+            continue
+        try:
+            out.extend(resolve([p]))
+        except InputError:  # a missing input: the read itself reports it, before anything is written
+            out.append(Path(p))
+    return out
+
+
+def check_output(
+    output: str | Path,
+    inputs: Iterable[str | Path | None] = (),
+    *,
+    beside: Sequence[Path] = (),
+    option: str = "-o",
+    stdout: bool = False,
+) -> None:
+    """Refuse, before any work is done, an output that would destroy an input or cannot be written.
+
+    ``output`` must not be a directory, and neither it nor the files written ``beside`` it
+    (e.g. the rejects file) may be the same file as any input: equal names, ``./x`` and
+    ``x``, hard links and symbolic links are all caught (``os.path.samefile``). ``-`` (stdout)
+    is accepted only where the command can write there (``stdout=True``).
+    """
+    if is_stdout(output):
+        if not stdout:
+            raise InputError(f"{option} -: this command writes a file (Parquet or CSV, with its rejects beside it), "
+                             "not a stream", hint=f"give {option} a file name")
+        return
+    output = Path(output)
+    if output.is_dir():
+        raise InputError(f"{option} {output}: is a directory", hint=f"give {option} a file name, e.g. {output / 'out.parquet'}")
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {output}: {parent} is not a directory", hint="give a path inside a folder")
+    sources = _expand(inputs)
+    for target in (output, *beside):
+        if target.is_dir():
+            raise InputError(f"{target}: is a directory, and {option} {output} would write there",
+                             hint=f"give {option} another file name")
+        for source in sources:
+            if _same_file(target, source) or target.absolute() == source.absolute():
+                what = "output" if target == output else f"file written beside the output ({target.name})"
+                raise InputError(
+                    f"{option} {output}: the {what} is the input {source}; it would be overwritten",
+                    hint="write the output to another file name",
+                )
+
+
+def remove_leftovers(target: str | Path) -> list[Path]:
+    """Remove what killed runs left beside ``target``: half-written files and spill folders.
+
+    Only our own naming is touched (``.TARGET.<pid>.<12 hex>.partial`` files of
+    :func:`atomic_path` and ``.TARGET.<pid>.<random>.spill`` folders of the scoring job), and
+    only when the run that made them is gone: a run writing the same output at the same
+    time keeps its files. A user's file never matches. Returns what was removed.
+    """
+    target = Path(target)
+    removed: list[Path] = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    ours = re.compile(_LEFTOVER.format(name=re.escape(target.name)))
+    for entry in entries:
+        m = ours.fullmatch(entry.name)
+        if not m or entry.is_symlink():
+            continue
+        if m.group("pid") and _alive(int(m.group("pid"))):
+            continue
+        with contextlib.suppress(OSError):
+            if m.group("hex") and entry.is_file():
+                entry.unlink()
+            elif m.group("rand") and entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                continue
+            removed.append(entry)
+    return removed
+
+
+def write_text_output(text: str, path: str | Path) -> Path | None:
+    """Write ``text`` to ``path`` atomically, or to stdout when ``path`` is ``-`` (returns None)."""
+    if is_stdout(path):
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return None
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -28,9 +168,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)  # a killed run's half-written file of the same target
     # not mkstemp: it creates 0600 files; O_EXCL with 0666 lets the umask decide, like any new file
     while True:
-        tmp_path = target.parent / f".{target.name}.{secrets.token_hex(6)}.partial"
+        tmp_path = target.parent / f"{leftover_prefix(target)}{secrets.token_hex(6)}.partial"
         try:
             os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break

@@ -29,7 +29,7 @@ from polars.io.plugins import register_io_source
 from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.read import load_side_tables, load_spilled, rejects_path, write_rejects
-from detector.io.write import atomic_path, neutralise_formulas, output_format
+from detector.io.write import atomic_path, leftover_prefix, neutralise_formulas, output_format, remove_leftovers
 from features._runtime import PausedCollector
 from features.schema import INPUTS, SHIPMENTS
 from models.detector import CHUNK_ROWS, ID
@@ -92,6 +92,7 @@ def score(
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output)  # spill folders and half-written files of killed runs on this output
     # The collector pauses while the model loads and is frozen once it is in: MLflow's and
     # scikit-learn's objects live until the end, and every collection would walk them.
     with PausedCollector() as collector:
@@ -120,7 +121,8 @@ def _in_background(fn) -> Future:
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
            say: Progress, chunk_rows: int, started: float, collector: PausedCollector) -> ScoreResult:
     # Spills live beside the output (same disk as the result) and are removed at the end.
-    with tempfile.TemporaryDirectory(prefix=f".{output.name}.", suffix=".spill", dir=output.parent) as tmp:
+    # Named after the output and this process, so a later run can remove it if this one is killed.
+    with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
         spill = Spill(Path(tmp), chunk_rows)
         say("reading and validating shipments")
         in_memory = chunk_rows * CSV_ROW_BYTES  # a file of about one chunk is read in memory

@@ -3,26 +3,43 @@
 ``create_app`` builds a FastAPI application over scored files (read lazily), the
 decision store and optional component imports / tariff events. Security (Host
 allow-list, token, CSRF, Origin) is in ``detector.review.security``.
+
+Shipment ids are taken as they come (national entry numbers hold ``/``, ``.``, ``%``,
+``#``, spaces): every link carries the id as a query parameter (``/shipment?id=...``)
+and every form as a field, so no id is ever split on ``/`` or normalised away as a
+``..`` path segment by the browser. ``/shipment/{id:path}`` still answers old links.
 """
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import datetime as dt
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import polars as pl
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from detector.review.pictures import shipment_pictures
 from detector.review.queue import Filters, ScoredSet
 from detector.review.security import CSRF_FIELD, CSRF_HEADER, SecurityConfig, SecurityMiddleware, same_origin
-from detector.review.store import STATUSES, DecisionStore
+from detector.errors import InputError
+from detector.review.store import STATUSES, DecisionStore, check_decision
 from detector.review.templating import STATIC, environment
 
 ANALYST_COOKIE = "waypoint_analyst"
 #: Columns shown at the top of the shipment page; every other column follows.
 _HEAD = ("shipment_id", "risk_score", "risk_rank", "flagged", "model_name", "model_version")
+
+
+def shipment_url(shipment_id: str, back: str | None = None) -> str:
+    """The page of one shipment; the id travels as a query parameter, percent-encoded."""
+    params = {"id": shipment_id, **({"back": back} if back else {})}
+    return "/shipment?" + urlencode(params, quote_via=quote)
 
 
 def _local_path(value: str | None, default: str = "/") -> str:
@@ -39,11 +56,17 @@ def create_app(
     security: SecurityConfig | None = None,
     inputs: pl.DataFrame | None = None,
     events: pl.DataFrame | None = None,
+    access_log: str | Path | None = None,
 ) -> FastAPI:
-    """Build the review application (no module-level state: everything hangs off the app)."""
+    """Build the review application (no module-level state: everything hangs off the app).
+
+    ``access_log``: a file to which every request is appended as one line (``AccessLog``).
+    """
     security = security or SecurityConfig()
     app = FastAPI(title="waypoint review", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityMiddleware, config=security)
+    if access_log is not None:
+        app.add_middleware(AccessLog, path=access_log)  # added last: outermost, so refused requests are logged too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(env=environment())
     facets = scored.facets()
@@ -55,6 +78,7 @@ def create_app(
             "analyst": request.cookies.get(ANALYST_COOKIE, ""),
             "statuses": STATUSES,
             "source": scored.label,
+            "shipment_url": shipment_url,
             **values,
         }
 
@@ -81,6 +105,9 @@ def create_app(
     def healthz() -> str:
         return "ok"
 
+    def here_of(request: Request) -> str:
+        return str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+
     @app.get("/", response_class=HTMLResponse)
     def queue(request: Request, page: int = 1):
         filters = Filters.from_mapping(request.query_params)
@@ -93,11 +120,22 @@ def create_app(
         return templates.TemplateResponse(
             request, "queue.html",
             page_context(request, result=result, filters=filters, facets=facets, link=link,
-                         here=str(request.url.path) + ("?" + request.url.query if request.url.query else "")),
+                         csv_link="/queue.csv" + ("?" + urlencode(filters.as_query()) if filters.as_query() else ""),
+                         here=here_of(request)),
         )
 
-    @app.get("/shipment/{shipment_id}", response_class=HTMLResponse)
-    def shipment(request: Request, shipment_id: str, back: str = "/"):
+    @app.get("/queue.csv")
+    def queue_csv(request: Request):
+        """Every flagged shipment the filters match (not only one page), as a spreadsheet-safe CSV."""
+        from detector.io.write import neutralise_formulas
+
+        filters = Filters.from_mapping(request.query_params)
+        frame = neutralise_formulas(scored.matching(filters, store.current_status()))
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return Response(frame.write_csv(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="waypoint-queue-{stamp}.csv"'})
+
+    def shipment_page(request: Request, shipment_id: str, back: str):
         row = scored.shipment(shipment_id)
         if row is None:
             raise HTTPException(404, f"shipment {shipment_id} is not in {scored.label}")
@@ -107,52 +145,162 @@ def create_app(
         feats = [(c, v) for c, v in row.items() if c.startswith("f_")]
         history = store.history(shipment_id)
         open_of_exporter = len(scored.open_flagged(row["exporter_id"], store.current_status())) if row.get("exporter_id") else 0
+        back = _local_path(back)
         return templates.TemplateResponse(
             request, "shipment.html",
             page_context(request, row=row, head=head, contract=contract, evidence=evidence, features=feats,
                          history=history, pictures=shipment_pictures(scored, row, inputs=inputs, events=events),
-                         status=history[-1].status if history else "open", back=_local_path(back),
+                         status=history[-1].status if history else "open", back=back,
+                         here=shipment_url(shipment_id, back),
                          open_of_exporter=open_of_exporter,
                          exporter_link="/?" + urlencode({"exporter": row.get("exporter_id") or ""}),
                          importer_link="/?" + urlencode({"importer": row.get("importer_id") or ""})),
         )
 
+    @app.get("/shipment", response_class=HTMLResponse)
+    def shipment(request: Request, id: str = "", back: str = "/"):
+        return shipment_page(request, id, back)
+
+    @app.get("/shipment/{shipment_id:path}", response_class=HTMLResponse)
+    def shipment_by_path(request: Request, shipment_id: str, back: str = "/"):
+        """Links of earlier versions (the id in the path); ids with ``/`` or ``..`` need ``?id=``."""
+        return shipment_page(request, shipment_id, back)
+
     def remember(response, analyst: str):
         response.set_cookie(ANALYST_COOKIE, analyst, max_age=180 * 86400, httponly=True, samesite="strict")
         return response
 
-    @app.post("/shipment/{shipment_id}/decide", dependencies=[Depends(require_csrf)])
-    def decide(shipment_id: str, status: str = Form(...), note: str = Form(""), analyst: str = Form(""),
-               next: str = Form("")):
+    def checked(status: str, note: str, analyst: str) -> tuple[str, str]:
+        """The note and analyst of a decision, or a 422 saying what is missing."""
         if status not in STATUSES:
-            raise HTTPException(422, f"unknown status {status!r}")
+            raise HTTPException(422, f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+        note, analyst = note.strip(), analyst.strip()
+        try:
+            check_decision(status, note=note, analyst=analyst)
+        except InputError as exc:
+            raise HTTPException(422, f"{exc}: {exc.hint}" if exc.hint else str(exc)) from None
+        return note, analyst
+
+    def record(shipment_id: str, status: str, note: str, analyst: str, next: str):
+        note, analyst = checked(status, note, analyst)
         row = scored.shipment(shipment_id)
         if row is None:
             raise HTTPException(404, f"shipment {shipment_id} is not in {scored.label}")
-        store.decide(shipment_id, status, note=note.strip(), analyst=analyst.strip(), context=scored.context(shipment_id, row))
-        target = _local_path(next, f"/shipment/{shipment_id}")
-        return remember(RedirectResponse(target, status_code=303), analyst.strip())
+        store.decide(shipment_id, status, note=note, analyst=analyst, context=scored.context(shipment_id, row))
+        target = _local_path(next, shipment_url(shipment_id))
+        return remember(RedirectResponse(target, status_code=303), analyst)
+
+    @app.post("/decide", dependencies=[Depends(require_csrf)])
+    def decide(shipment_id: str = Form(...), status: str = Form(""), note: str = Form(""), analyst: str = Form(""),
+               next: str = Form("")):
+        return record(shipment_id, status, note, analyst, next)
+
+    @app.post("/shipment/{shipment_id:path}/decide", dependencies=[Depends(require_csrf)])
+    def decide_by_path(shipment_id: str, status: str = Form(""), note: str = Form(""), analyst: str = Form(""),
+                       next: str = Form("")):
+        return record(shipment_id, status, note, analyst, next)
 
     @app.post("/bulk-decide", dependencies=[Depends(require_csrf)])
-    def bulk_decide(exporter: str = Form(...), status: str = Form(...), note: str = Form(""),
-                    analyst: str = Form(""), next: str = Form("")):
-        if status not in STATUSES:
-            raise HTTPException(422, f"unknown status {status!r}")
+    def bulk_decide(exporter: str = Form(...), status: str = Form(""), note: str = Form(""),
+                    analyst: str = Form(""), expected: str = Form(""), confirm: str = Form(""), next: str = Form("")):
+        """All open flags of one exporter at once: no default status, and the analyst confirms
+        the number of shipments shown, which must still be the number open now."""
+        note, analyst = checked(status, note, analyst)
         rows = scored.open_flagged(exporter, store.current_status())
+        if confirm != "yes":
+            raise HTTPException(422, f"tick the box confirming the {len(rows)} shipments to decide at once")
+        if expected != str(len(rows)):
+            raise HTTPException(409, f"exporter {exporter} now has {len(rows)} open flags, not {expected or '?'}: "
+                                     "reload the page and confirm again")
         if rows:
-            store.decide_many([r["shipment_id"] for r in rows], status, note=note.strip(), analyst=analyst.strip(),
+            store.decide_many([r["shipment_id"] for r in rows], status, note=note, analyst=analyst,
                               contexts={r["shipment_id"]: scored.context(r["shipment_id"], r) for r in rows})
         target = _local_path(next, "/?" + urlencode({"exporter": exporter}))
-        return remember(RedirectResponse(target, status_code=303), analyst.strip())
+        return remember(RedirectResponse(target, status_code=303), analyst)
 
     return app
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run the application with uvicorn until interrupted."""
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` now, so a busy port is an error before the URL is announced.
+
+    Port 0 takes any free port (``sock.getsockname()[1]`` says which).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: not an address this machine has ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # reuse a port in TIME_WAIT, not a busy one
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                         hint="another program (or review page) uses this port: stop it, or pass --port N") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: FastAPI, host: str | None = None, port: int | None = None, *, sock: socket.socket | None = None) -> None:
+    """Run the application with uvicorn until interrupted, on ``sock`` (see :func:`bind`) or ``host:port``."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    sock = sock or bind(host or "127.0.0.1", 8765 if port is None else port)
+    config = uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class AccessLog:
+    """Pure ASGI middleware: one line per request appended to a file.
+
+    ``time client method path status bytes ms``; the ``token`` query parameter is
+    blanked, and the path is written as the client sent it (percent-encoded), so no
+    line can be forged by a request.
+    """
+
+    def __init__(self, app, path: str | Path) -> None:
+        self.app = app
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.path.open("a", encoding="utf-8").close()  # fail at start, not at the first request
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        seen = {"status": 0, "bytes": 0}
+
+        async def counting(message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                seen["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting)
+        finally:
+            self._write(scope, seen, time.perf_counter() - started)
+
+    def _write(self, scope, seen: dict, seconds: float) -> None:
+        from urllib.parse import parse_qsl
+
+        raw = scope.get("raw_path") or quote(scope.get("path", "")).encode()
+        target = raw.decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query:
+            pairs = [(k, "-" if k == "token" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+            target += "?" + urlencode(pairs, quote_via=quote)
+        client = scope.get("client") or ("-", 0)
+        line = (f"{dt.datetime.now(dt.UTC).isoformat(timespec='milliseconds')} {client[0]} {scope.get('method', '-')} "
+                f"{''.join(c if c.isprintable() and c != ' ' else quote(c) for c in target)} {seen['status']} "
+                f"{seen['bytes']} {seconds * 1000:.0f}ms\n")
+        with self._lock, self.path.open("a", encoding="utf-8") as out:
+            out.write(line)
 
 
 
@@ -163,6 +311,7 @@ def build_app(
     security: SecurityConfig | None = None,
     inputs=None,
     events=None,
+    access_log=None,
 ) -> FastAPI:
     """Open the scored files, the decision store and the side tables, and build the app."""
     from detector.review.queue import read_side_table
@@ -174,7 +323,8 @@ def build_app(
         security=security,
         inputs=read_side_table(inputs, INPUTS),
         events=read_side_table(events, EVENTS),
+        access_log=access_log,
     )
 
 
-__all__ = ["build_app", "create_app", "serve"]
+__all__ = ["AccessLog", "bind", "build_app", "create_app", "serve", "shipment_url"]

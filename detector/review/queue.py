@@ -136,6 +136,16 @@ class ScoredSet:
             r["status"] = decided.get(r["shipment_id"], "open")
         return Page(rows, total, page, pages)
 
+    def matching(self, filters: Filters, decided: dict[str, str]) -> pl.DataFrame:
+        """Every flagged shipment the filters match, by risk rank, queue columns plus status."""
+        cols = [self._col(c) for c in QUEUE_COLUMNS]
+        rows = self._filtered(filters, decided).sort("risk_rank").select(cols).collect()
+        status = pl.DataFrame({"shipment_id": list(decided), "status": list(decided.values())},
+                              schema={"shipment_id": pl.String, "status": pl.String})
+        out = rows.with_columns(pl.col("shipment_id").cast(pl.String)).join(status, on="shipment_id", how="left",
+                                                                             maintain_order="left")
+        return out.with_columns(pl.col("status").fill_null("open")).select("shipment_id", "status", *QUEUE_COLUMNS[1:])
+
     def open_flagged(self, exporter: str, decided: dict[str, str]) -> list[dict]:
         """Flagged shipments of one exporter without a decision (for bulk decisions)."""
         lf = self._filtered(Filters(exporter=exporter, status="open"), decided)
@@ -245,17 +255,19 @@ def _normalise(schema: pl.Schema) -> list[pl.Expr]:
     return exprs
 
 
-def read_side_table(path: str | Path | None, table: Table) -> pl.DataFrame | None:
+def read_side_table(paths: str | Path | list | tuple | None, table: Table) -> pl.DataFrame | None:
     """Read component imports or tariff events for the pictures (None when not given).
 
-    Goes through the validating reader, so these files follow the same contract and
-    error messages as everywhere else; rejected rows are simply not drawn.
+    ``paths`` is one file or several (globs too). Goes through the validating reader, so
+    these files follow the same contract and error messages as everywhere else; rejected
+    rows are simply not drawn.
     """
-    if path is None:
+    if paths is None or (isinstance(paths, (list, tuple)) and not paths):
         return None
     from detector.io.read import load
 
-    return load([str(path)], table).valid
+    files = [str(p) for p in paths] if isinstance(paths, (list, tuple)) else [str(paths)]
+    return load(files, table).valid
 
 
 def inputs_by_month(inputs: pl.DataFrame | None, exporter: str, hs_prefix: str = "") -> pl.DataFrame:

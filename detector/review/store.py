@@ -96,6 +96,24 @@ class Context:
     scored_file: str | None = None
 
 
+#: Statuses that are an outcome (a label): they need a note saying what was checked.
+NOTE_REQUIRED = ("confirmed", "cleared")
+
+
+def check_decision(status: str, *, note: str, analyst: str) -> None:
+    """Refuse a decision that nobody could later stand behind.
+
+    Every decision names its analyst; a confirmation or a clearance (the outcomes that
+    become training and evaluation labels) also says what was checked.
+    """
+    check_status(status)
+    if not analyst.strip():
+        raise InputError("a decision needs the analyst's name", hint="fill in Analyst (or pass --analyst)")
+    if status in NOTE_REQUIRED and not note.strip():
+        raise InputError(f"a {status} decision needs a note saying what was checked",
+                         hint="write what you checked in Note (or pass --note)")
+
+
 def check_status(status: str) -> str:
     """Return ``status`` if it is a known review status, else raise ``InputError``."""
     if status not in STATUSES:
@@ -207,8 +225,14 @@ class DecisionStore:
         Atomic and spreadsheet-safe (``write_table``); the file is accepted by
         ``waypoint evaluate --labels`` and ``waypoint train --labels``. Returns the row count.
         """
+        df = self.labels()
+        write_table(df, path)
+        return df.height
+
+    def labels(self) -> pl.DataFrame:
+        """``shipment_id,label,scenario`` of the confirmed (1) and cleared (0) shipments."""
         rows = [d for d in self.current() if d.status in LABEL_OF_STATUS]
-        df = pl.DataFrame(
+        return pl.DataFrame(
             {
                 "shipment_id": [d.shipment_id for d in rows],
                 "label": [LABEL_OF_STATUS[d.status] for d in rows],
@@ -216,5 +240,3 @@ class DecisionStore:
             },
             schema={"shipment_id": pl.String, "label": pl.Int8, "scenario": pl.String},
         )
-        write_table(df, path)
-        return df.height
