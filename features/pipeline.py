@@ -44,7 +44,7 @@ from features.state import (
 #: Contract columns the families read (the rest stay in the wide frame untouched).
 NARROW = (
     "arrival_date", "importer_id", "exporter_id", "hs_code", "origin_country", "export_country",
-    "declared_value_usd", "weight_kg", "quantity", "manufacturer_id", "port_of_lading",
+    "declared_value_usd", "weight_kg", "quantity", "manufacturer_id", "port_of_lading", "importing_country",
 )
 
 #: Internal column: each row's row in the tariffed-origin table.

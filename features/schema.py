@@ -96,6 +96,8 @@ SHIPMENTS = Table(
         Column("export_country", Kind.COUNTRY, True, "country the goods were shipped from"),
         Column("declared_value_usd", Kind.POSITIVE, True, "customs value of the line in USD"),
         Column("weight_kg", Kind.POSITIVE, True, "net weight"),
+        Column("importing_country", Kind.COUNTRY, False,
+               "the country whose customs receives the line; only its tariff measures apply to the line"),
         Column("quantity", Kind.NON_NEGATIVE, False, "declared quantity"),
         Column("quantity_unit", Kind.STRING, False, "unit of quantity (PCS, KG, M2, ...)"),
         Column("manufacturer_id", Kind.STRING, False, "manufacturer identification code of the producer"),
@@ -126,10 +128,13 @@ EVENTS = Table(
     name="tariff events",
     columns=(
         Column("effective_date", Kind.DATE, True, "when the measure took effect"),
+        Column("importing_country", Kind.COUNTRY, False,
+               "the country that applies the measure (empty or absent: the run's importing country)"),
         Column("origin_country", Kind.COUNTRY, True, "the country the measure targets"),
         Column("hs_prefix", Kind.HS_PREFIX, False, "tariff lines it covers (empty = all)"),
         Column("added_duty_rate", Kind.NUMBER, True, "added ad-valorem rate as a fraction"),
         Column("name", Kind.STRING, True, "short name shown to analysts"),
+        Column("source", Kind.STRING, False, "the public notice that set it (Federal Register citation, CBP notice)"),
     ),
 )
 

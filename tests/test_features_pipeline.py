@@ -50,7 +50,8 @@ def small_world(seed: int = 7, n: int = 600) -> tuple[pl.DataFrame, pl.DataFrame
     ships = pl.DataFrame(rows, schema=SHIPMENTS.schema)
     ins = pl.DataFrame(inputs, schema=INPUTS.schema)
     events = pl.DataFrame(
-        {"effective_date": [EVENT_DAY], "origin_country": ["CN"], "hs_prefix": ["85"], "added_duty_rate": [0.25], "name": ["Section 301 list 4"]},
+        {"effective_date": [EVENT_DAY], "importing_country": [None], "origin_country": ["CN"], "hs_prefix": ["85"], "added_duty_rate": [0.25],
+         "name": ["Section 301 list 4"], "source": [None]},
         schema=EVENTS.schema,
     )
     return ships, ins, events
@@ -175,6 +176,8 @@ def test_tariffed_origin_takes_the_country_with_the_highest_added_duty_in_force(
             "hs_prefix": ["85", "", "8504", ""],
             "added_duty_rate": [0.1, 0.1, 0.15, 0.9],
             "name": ["a", "b", "c", "future"],
+            "importing_country": [None] * 4,
+            "source": [None] * 4,
         },
         schema=EVENTS.schema,
     )

@@ -12,6 +12,8 @@ from features.families.tariff import resolve, tariffed_origin
 from features.schema import EVENTS
 
 COUNTRIES = ["CN", "VN", "TH", "MY", "KH", None]
+#: Importing countries of lines and events: the events' own, another, none stated.
+IMPORTERS = ["US", "BR", "MX", None]
 CODES = ["8504401000", "850440", "8541", "85", "8", "9403", "940360", "6402991", "0101", "", None, " 8504"]
 
 
@@ -29,31 +31,35 @@ def _lines(n: int, seed: int) -> pl.DataFrame:
             "arrival_date": days[: n - len(edges)] + edges,
             "hs_code": [CODES[i] for i in rng.integers(0, len(CODES), n)],
             "origin_country": [COUNTRIES[i] for i in rng.integers(0, len(COUNTRIES), n)],
+            "importing_country": [IMPORTERS[i] for i in rng.integers(0, len(IMPORTERS), n)],
         },
-        schema={"arrival_date": pl.Date, "hs_code": pl.String, "origin_country": pl.String},
+        schema={"arrival_date": pl.Date, "hs_code": pl.String, "origin_country": pl.String, "importing_country": pl.String},
     )
 
 
-def _events(rng: np.random.Generator, n: int) -> pl.DataFrame:
+def _events(rng: np.random.Generator, n: int, importers: list[str | None]) -> pl.DataFrame:
     prefixes = ["84", "85", "8504", "850440", "94", "", "", "6402991"]
     return pl.DataFrame(
         {
             "effective_date": [DATES[i] for i in rng.integers(0, len(DATES), n)],
+            "importing_country": [importers[i] for i in rng.integers(0, len(importers), n)],
             "origin_country": [["CN", "VN", "TH"][i] for i in rng.integers(0, 3, n)],
             "hs_prefix": [prefixes[i] for i in rng.integers(0, len(prefixes), n)],
             # cuts as well as raises, and ties between countries
             "added_duty_rate": [float(x) for x in rng.choice([0.1, 0.25, -0.075, 0.15, 0.2], n)],
             "name": [f"event {i}" for i in range(n)],
+            "source": [None] * n,
         },
         schema=EVENTS.schema,
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_the_table_gives_each_line_what_the_events_give_it(seed):
+# Events of one importing country (the shipped table's case), of two, of none stated, mixed.
+@pytest.mark.parametrize(("seed", "importers"), [(1, ["US"]), (2, ["US", "BR"]), (3, [None]), (4, ["US", None]), (5, ["BR", "US", None])])
+def test_the_table_gives_each_line_what_the_events_give_it(seed, importers):
     rng = np.random.default_rng(seed)
     lines = _lines(3000, seed)
-    events = _events(rng, int(rng.integers(1, 12)))
+    events = _events(rng, int(rng.integers(4, 12)), importers)
     want = resolve(lines.lazy(), events).collect()
     got = tariffed_origin(lines.lazy(), events).collect()
     assert want["ev_tariffed_origin"].null_count() < want.height  # some lines have a tariffed origin
@@ -65,8 +71,8 @@ def test_no_events_and_events_without_prefixes():
     lines = _lines(500, 9)
     none = pl.DataFrame(schema=EVENTS.schema)
     assert_frame_equal(tariffed_origin(lines.lazy(), none).collect(), resolve(lines.lazy(), none).collect(), check_exact=True)
-    flat = pl.DataFrame({"effective_date": [dt.date(2020, 1, 1)], "origin_country": ["CN"], "hs_prefix": [""],
-                         "added_duty_rate": [0.3], "name": ["all goods"]}, schema=EVENTS.schema)
+    flat = pl.DataFrame({"effective_date": [dt.date(2020, 1, 1)], "importing_country": [None], "origin_country": ["CN"], "hs_prefix": [""],
+                         "added_duty_rate": [0.3], "name": ["all goods"], "source": [None]}, schema=EVENTS.schema)
     got = tariffed_origin(lines.lazy(), flat).collect()
     assert_frame_equal(got, resolve(lines.lazy(), flat).collect(), check_exact=True)
     assert got["ev_tariffed_origin"].drop_nulls().unique().to_list() == ["CN"]

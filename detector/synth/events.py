@@ -29,6 +29,9 @@ class SpanEvent:
     name: str
 
 
+#: A generated world is a world of US imports: its lines and its measures are the US's.
+IMPORTING_COUNTRY = "US"
+
 SPAN_EVENTS: tuple[SpanEvent, ...] = (
     SpanEvent("prefix", 0.12, "CN", "94", 0.25, "Synthetic: CN furniture and lighting safeguard duty"),
     SpanEvent("main", 1 / 3, "CN", "", 0.30, "Synthetic: CN added duty on all lines"),
@@ -57,10 +60,12 @@ def world_events(start: dt.date, span_days: int) -> tuple[pl.DataFrame, dict[str
     synthetic = pl.DataFrame(
         {
             "effective_date": [start + dt.timedelta(days=days[e.key]) for e in SPAN_EVENTS],
+            "importing_country": [IMPORTING_COUNTRY] * len(SPAN_EVENTS),
             "origin_country": [e.origin for e in SPAN_EVENTS],
             "hs_prefix": [e.hs_prefix for e in SPAN_EVENTS],
             "added_duty_rate": [e.added_duty_rate for e in SPAN_EVENTS],
             "name": [e.name for e in SPAN_EVENTS],
+            "source": ["synthetic measure of the generated world"] * len(SPAN_EVENTS),
         },
         schema={c.name: c.dtype for c in EVENTS.columns},
     )

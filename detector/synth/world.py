@@ -23,7 +23,7 @@ from detector.io.write import atomic_path, write_table
 from detector.synth import catalog as cat
 from detector.synth import scenarios as sc
 from detector.synth.entities import BuyerLookup, Catalogue, Exporters, Importers, Relationships
-from detector.synth.events import duty_rates, world_events
+from detector.synth.events import IMPORTING_COUNTRY, duty_rates, world_events
 from detector.synth.fraud import GENERAL_FRAUD, general_fraud
 from detector.synth.parts import FRAUD, SCENARIOS, TRANSSHIPMENT, Context, Inputs, Rows
 from features.schema import EVENTS, INPUTS, LABELS, SHIPMENTS
@@ -218,6 +218,7 @@ def _shipments_frame(ctx: Context, rows: Rows, ids: _Ids, start: dt.date, events
             "export_country": pl.Series(country_codes).gather(rows.export_country),
             "declared_value_usd": rows.value,
             "weight_kg": rows.weight,
+            "importing_country": pl.repeat(IMPORTING_COUNTRY, n, dtype=pl.String, eager=True),
             "quantity": rows.quantity,
             "quantity_unit": unit,
             "manufacturer_id": ids.mid.gather(mid_of),

@@ -7,9 +7,19 @@ such country exists; every feature that compares with it is then null. Events ar
 eager table: :func:`resolve` turns each event into a few column expressions (no per-row
 Python), and :func:`tariffed_origin` evaluates them once per combination of the keys they
 read rather than once per line.
+
+Measures belong to the importing country. An event naming an ``importing_country``
+applies only to lines imported into that country; an event naming none applies to every
+line. A line that does not state its ``importing_country`` is taken as an import of the one
+country the events name (the shipped table names only ``US``); with events naming several
+countries such a line gets only the events that name none. A line of another country than
+every event's gets no measure: its tariffed origin and every feature built on it are
+unknown. An event adding nothing (rate 0, e.g. the duty on goods *found* transshipped, which
+changes no declared origin's duty) is a record only: it is never a line's event.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypeVar
@@ -26,10 +36,61 @@ def _prefix_col(prefix: str) -> str:
     return f"_hs_starts_{prefix}"
 
 
+#: The shipments' and the events' column naming the importing country.
+IMPORTING = "importing_country"
+#: Internal column: the importing country a line is taken to be an import of.
+_LINE_COUNTRY = "_tariff_importing"
+
+
+def stated_countries(events: pl.DataFrame) -> list[str]:
+    """The importing countries the events name, sorted (none when the column is absent)."""
+    if IMPORTING not in events.columns:
+        return []
+    return sorted(events.get_column(IMPORTING).drop_nulls().unique().to_list())
+
+
+def default_country(events: pl.DataFrame) -> str | None:
+    """The importing country of a line that states none: the one country the events name
+    (the shipped table: ``US``); None when they name none or several."""
+    names = stated_countries(events)
+    return names[0] if len(names) == 1 else None
+
+
+def applicable(events: pl.DataFrame, country: str | None) -> pl.DataFrame:
+    """The events that can apply to imports into ``country`` (None: a line stating no country):
+    its own, those naming no country, and none that add nothing."""
+    if country is None:
+        country = default_country(events)
+    keep = pl.col("added_duty_rate").fill_null(0.0) != 0.0
+    if IMPORTING in events.columns:
+        keep &= pl.col(IMPORTING).is_null() | (pl.col(IMPORTING) == pl.lit(country, dtype=pl.String)).fill_null(False)
+    return events.filter(keep)
+
+
+def events_digest(events: pl.DataFrame) -> str:
+    """SHA-256 over an events table's content (rows sorted, so row order does not change it)."""
+    h = hashlib.sha256()
+    h.update(f"{events.schema}".encode())
+    if events.height:
+        h.update(events.sort(events.columns, nulls_last=True).write_csv().encode())
+    return h.hexdigest()
+
+
+def _line_country(schema_names: list[str], default: str | None) -> pl.Expr:
+    """The importing country a line is taken to be an import of (see the module docstring)."""
+    own = pl.col(IMPORTING) if IMPORTING in schema_names else pl.lit(None, dtype=pl.String)
+    return (own.fill_null(pl.lit(default, dtype=pl.String)) if default else own).alias(_LINE_COUNTRY)
+
+
 def _matches(ev: dict) -> pl.Expr:
     in_force = pl.col("arrival_date") >= pl.lit(ev["effective_date"], dtype=pl.Date)
     prefix = ev["hs_prefix"] or ""
-    return in_force & pl.col(_prefix_col(prefix)) if prefix else in_force
+    if prefix:
+        in_force = in_force & pl.col(_prefix_col(prefix))
+    country = ev.get(IMPORTING)
+    if country:  # a measure of one importing country: only its lines
+        in_force = in_force & (pl.col(_LINE_COUNTRY) == pl.lit(country, dtype=pl.String)).fill_null(False)
+    return in_force
 
 
 #: Internal column: each line's row in the table of :func:`lookup_table`.
@@ -51,7 +112,11 @@ def tariffed_origin(lf: Frame, events: pl.DataFrame) -> Frame:
     found = lookup_table(codes, events)
     if found is None:
         return resolve(lf, events)
-    return lf.with_columns(found.at.alias(_AT)).with_columns(found.columns(_AT)).drop(_AT)
+    missing = IMPORTING not in lf.collect_schema().names()
+    if missing:  # lines that state no importing country
+        lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(IMPORTING))
+    out = lf.with_columns(found.at.alias(_AT)).with_columns(found.columns(_AT)).drop(_AT)
+    return out.drop(IMPORTING) if missing else out
 
 
 @dataclass(frozen=True)
@@ -72,12 +137,15 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
     """The tariffed origin worked out once per combination of keys, for lines whose HS codes
     are among ``codes`` (None without events in force: :func:`resolve` then adds constants).
 
-    A line's answer depends on it only through three small keys: which event prefixes its
-    HS code starts with, which event dates its arrival is on or after, and which of the
-    events' countries (if any) it declares. :func:`resolve` works the answer out once per
-    combination of keys (a table of a few thousand rows at most), and each line reads its
-    combination's row: a handful of column operations per line instead of a few per event
-    (measured at 1M lines and 28 events: 0.14-0.18 -> 0.10-0.12 s on two cores).
+    A line's answer depends on it only through four small keys: which event prefixes its
+    HS code starts with, which event dates its arrival is on or after, which of the
+    events' countries (if any) it declares and, when events name importing countries,
+    which of them (if any) it is imported into. :func:`resolve` works the answer out once
+    per combination of keys (a table of a few thousand rows at most), and each line reads
+    its combination's row: a handful of column operations per line instead of a few per
+    event (measured at 1M lines and 28 events: 0.14-0.18 -> 0.10-0.12 s on two cores).
+    The lines must have an ``importing_country`` column when events name importing
+    countries (null where a line states none).
     """
     rows = _in_force_order(events)
     if not rows:
@@ -85,6 +153,7 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
     dates = sorted({r["effective_date"] for r in rows})
     countries = sorted({r["origin_country"] for r in rows})
     prefixes = sorted({r["hs_prefix"] for r in rows if r["hs_prefix"]})
+    importers = sorted({r[IMPORTING] for r in rows if r.get(IMPORTING)})
 
     # HS codes: one group per distinct set of matching prefixes. A null code matches no
     # prefix, exactly as "" does (the events' prefixes are not empty).
@@ -101,14 +170,19 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
     # Declared origins: each of the events' countries, any other country, null.
     other = "_" * (max(len(c) for c in countries) + 1)  # not one of the countries
     origins = [*countries, other, None]
+    # Importing countries: each the events name, any other, null (a line stating none).
+    # Without stated countries every line is in the one class of a null country.
+    elsewhere = "_" * (max((len(c) for c in importers), default=0) + 1)
+    imports = [*importers, elsewhere, None] if importers else [None]
 
     table = (
         groups.select("_g", pl.col("_code").alias("hs_code"))
         .join(pl.DataFrame({"_d": range(n_dates), "arrival_date": starts}, schema={"_d": pl.UInt32, "arrival_date": pl.Date}), how="cross")
         .join(pl.DataFrame({"_o": range(len(origins)), "origin_country": origins}, schema={"_o": pl.UInt32, "origin_country": pl.String}), how="cross")
+        .join(pl.DataFrame({"_i": range(len(imports)), IMPORTING: imports}, schema={"_i": pl.UInt32, IMPORTING: pl.String}), how="cross")
     )
     table = resolve(table.lazy(), events).with_columns(
-        ((pl.col("_g").cast(pl.UInt32) * n_dates + pl.col("_d")) * len(origins) + pl.col("_o")).alias("_at")
+        (((pl.col("_g").cast(pl.UInt32) * n_dates + pl.col("_d")) * len(origins) + pl.col("_o")) * len(imports) + pl.col("_i")).alias("_at")
     ).sort("_at").collect()
 
     group = pl.col("hs_code").fill_null("").replace_strict(code_group["_codes"], code_group["_g"], return_dtype=pl.UInt32)
@@ -118,12 +192,19 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
     for k, c in enumerate(countries):  # a few countries: cheaper than a hash lookup
         origin = origin.when(pl.col("origin_country") == c).then(pl.lit(k, dtype=pl.UInt32))
     origin = origin.otherwise(pl.lit(len(countries), dtype=pl.UInt32))
-    return TariffLookup(table=table, at=(group * n_dates + when) * len(origins) + origin)
+    at = (group * n_dates + when) * len(origins) + origin
+    if importers:
+        into = pl.when(pl.col(IMPORTING).is_null()).then(pl.lit(len(imports) - 1, dtype=pl.UInt32))
+        for k, c in enumerate(importers):
+            into = into.when(pl.col(IMPORTING) == c).then(pl.lit(k, dtype=pl.UInt32))
+        at = at * len(imports) + into.otherwise(pl.lit(len(importers), dtype=pl.UInt32))
+    return TariffLookup(table=table, at=at)
 
 
 def _in_force_order(events: pl.DataFrame) -> list[dict]:
-    """The events that can be in force, latest first."""
-    return events.drop_nulls(["effective_date", "origin_country", "added_duty_rate"]).sort("effective_date", descending=True).to_dicts()
+    """The events that can be in force, latest first (an event adding nothing is a record, never in force)."""
+    usable = events.drop_nulls(["effective_date", "origin_country", "added_duty_rate"]).filter(pl.col("added_duty_rate") != 0.0)
+    return usable.sort("effective_date", descending=True).to_dicts()
 
 
 def resolve(lf: Frame, events: pl.DataFrame) -> Frame:
@@ -143,6 +224,7 @@ def resolve(lf: Frame, events: pl.DataFrame) -> Frame:
     # Each distinct prefix is matched once, however many events share it.
     prefixes = sorted({r["hs_prefix"] for r in rows if r["hs_prefix"]})
     lf = lf.with_columns([pl.col("hs_code").str.starts_with(p).alias(_prefix_col(p)) for p in prefixes])
+    lf = lf.with_columns(_line_country(lf.collect_schema().names(), default_country(events)))
     duty = {
         c: pl.sum_horizontal(
             [pl.when(_matches(r)).then(pl.lit(float(r["added_duty_rate"]))).otherwise(0.0) for r in rows if r["origin_country"] == c]
@@ -171,7 +253,7 @@ def resolve(lf: Frame, events: pl.DataFrame) -> Frame:
         pl.col("_event_pos").replace_strict(positions, [r["effective_date"] for r in rows], default=None, return_dtype=pl.Date).alias("ev_event_date"),
     ).drop("_event_pos")
     lf = lf.with_columns(week_of(pl.col("ev_event_date")).alias(EVENT_WEEK))
-    return lf.drop([f"_duty_{c}" for c in countries] + [_prefix_col(p) for p in prefixes])
+    return lf.drop([f"_duty_{c}" for c in countries] + [_prefix_col(p) for p in prefixes] + [_LINE_COUNTRY])
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
