@@ -52,7 +52,7 @@ print(json.dumps({"read": time.perf_counter() - t0, "rows": rows}))
 
 BUILD = """
 import json, resource, sys, time
-from features.pipeline import build, build_chunked  # first, as the CLI does: it tunes Polars' allocator
+from features.pipeline import build, build_chunked
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 import polars as pl
 d, chunked, preload = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"

@@ -1,7 +1,6 @@
 """waypoint's application layer: CLI, files, mappings, generator, review, reports."""
 from importlib.metadata import PackageNotFoundError, version
 
-import features  # noqa: F401  (tunes Polars' allocator before Polars loads: features/_runtime.py)
 
 try:
     __version__ = version("waypoint")

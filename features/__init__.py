@@ -1,8 +1,5 @@
 """Pure Polars: the data contract and per-shipment transshipment signals.
 
-Knows nothing of scikit-learn, MLflow or the files a user named.
+Knows nothing of scikit-learn, MLflow or the files a user named. Importing it changes
+nothing in the process.
 """
-
-from features._runtime import configure_allocator as _configure_allocator
-
-_configure_allocator()  # before anything imports Polars: see features/_runtime.py

@@ -17,7 +17,6 @@ arrival months at a time, each chunk with a state holding the earlier chunks' hi
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -157,26 +156,17 @@ def build(
     ``events=None`` uses the state's events (none for an empty state). The work is done
     when ``build`` is called (the input is read once, into memory); the LazyFrame returned
     reads the result. For inputs larger than memory use :func:`build_chunked`.
-    Python's cyclic garbage collector is paused meanwhile (see ``features/_runtime.py``).
+    Python's cyclic garbage collector is paused meanwhile and restored after
+    (``features/_runtime.py``).
     """
-    # The first build of a process loads the compiled kernels: numba's modules, about 100k
-    # objects that live until exit. They are frozen at the end, so the caller's first
-    # collection after the build does not walk them (measured: 40 ms, in the caller's next
-    # step). Once per process: later builds freeze nothing.
-    first_load = "numba" not in sys.modules
-    with PausedCollector() as collector:
-        out = _build(shipments, inputs=inputs, events=events, state=state)
-        if first_load:
-            collector.resume(freeze=True)
-        return out
+    with PausedCollector():  # few cycles are made; a collection would walk every loaded module
+        return _build(shipments, inputs=inputs, events=events, state=state)
 
 
 def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.DataFrame | None,
            state: ReferenceState | None) -> pl.LazyFrame:
-    # Loading the compiled lookup kernels costs about 0.6 s of CPU once per process: it
-    # starts first and runs while the input is read. (At the lowest priority it measured
-    # 0-0.2 s faster on an idle machine, but a busy one would starve it while the build
-    # waits for it.)
+    # Loading the compiled lookup kernels is a fixed cost once per process: it starts
+    # first, on its own thread, and runs while the input is read.
     warm = threading.Thread(target=_load_kernels, name="waypoint-kernels", daemon=True)
     warm.start()
     shipments = _conform(shipments.lazy(), SHIPMENTS.schema)

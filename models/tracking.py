@@ -151,7 +151,7 @@ def _fluent_uri(store: Store) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(saved_tracking)
-        registry_utils._registry_uri = saved_registry
+        mlflow.set_registry_uri(saved_registry)  # None restores MLflow's default resolution
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)

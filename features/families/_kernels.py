@@ -19,7 +19,6 @@ does not depend on the order rows are added in.
 """
 from __future__ import annotations
 
-import sys
 
 import numba
 import numpy as np
@@ -281,40 +280,10 @@ def min_by_key(h_key: np.ndarray, h_values: np.ndarray, q_key: np.ndarray, q_val
     return min_by_slot(h_slot, h_values, n_slots, lookup(table, q_key, q_valid))
 
 
-def _skip_blas_probe() -> None:
-    """Answer numba's BLAS probe without importing scipy.
-
-    When numba's array library first loads (with the first kernel), it probes once whether
-    scipy's BLAS can be imported. Importing ``scipy.linalg`` for that costs 0.2-0.3 s of
-    CPU, a quarter of loading the kernels. The answer only decides how ``np.correlate`` and
-    ``np.convolve`` compute an inner product in compiled code (no kernel of waypoint uses
-    them; ``np.dot`` and ``np.linalg`` still import scipy when something compiles them), so
-    it is answered "no BLAS" here. Nothing changes when the library is already loaded or
-    when a numba release moves the probe.
-    """
-    if "numba.np.arraymath" in sys.modules:
-        return
-    from numba.np import linalg
-
-    probe = getattr(linalg, "ensure_blas", None)
-    if probe is None:
-        return
-
-    def no_blas() -> None:
-        raise ImportError("BLAS probe skipped by waypoint (features/families/_kernels.py)")
-
-    linalg.ensure_blas = no_blas
-    try:
-        import numba.np.arraymath  # noqa: F401  (the probe runs once, on this import)
-    finally:
-        linalg.ensure_blas = probe
-
-
 def warm() -> None:
     """Load the compiled kernels (from numba's on-disk cache after the first run) on tiny
     inputs typed as a build's (Int32 periods and bounds), so a caller can overlap that
     fixed cost with reading its input."""
-    _skip_blas_probe()
     k = np.arange(4, dtype=np.uint64)
     p = np.arange(4, dtype=np.int32)  # periods, bounds and first-seen days: Int32 columns read in place
     ok = np.ones(4, dtype=np.bool_)
