@@ -116,7 +116,8 @@ def test_export_labels_neutralises_spreadsheet_formulas(store, tmp_path):
 def test_cli_decide_list_and_export_round_trip(tmp_path):
     db = tmp_path / "d.db"
     runner = CliRunner()
-    r = runner.invoke(app, ["review", "decide", "S7", "--status", "confirmed", "--note", "CN inputs", "--analyst", "ana", "--db", str(db)])
+    r = runner.invoke(app, ["review", "decide", "S7", "--status", "confirmed", "--note", "CN inputs", "--analyst", "ana",
+                            "--db", str(db), "--force"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["review", "list", "--db", str(db), "--json"])
     assert r.exit_code == 0
@@ -145,6 +146,57 @@ def test_cli_decide_refuses_shipment_not_in_scored_file(tmp_path):
     assert r.exit_code == 2
     assert "NOPE" in r.stderr and "scored.parquet" in r.stderr
     assert DecisionStore(db).current_status() == {}
+
+
+def test_cli_decide_without_a_scored_file_needs_force(tmp_path):
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(app, ["review", "decide", "S7", "--status", "cleared", "--note", "x", "--db", str(db)])
+    assert r.exit_code == 2 and "--scored" in r.stderr and "--force" in r.stderr
+    assert DecisionStore(db).current_status() == {}
+
+
+def test_cli_decide_force_records_an_id_in_no_scored_file(tmp_path):
+    scored = tmp_path / "scored.parquet"
+    make_scored(60, n_flagged=5).write_parquet(scored)
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(app, ["review", "decide", "NOPE", "--status", "needs-info", "--note", "x", "--scored", str(scored),
+                                 "--db", str(db), "--force", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["model_version"] is None
+    assert DecisionStore(db).current_status() == {"NOPE": "needs-info"}
+
+
+@pytest.mark.parametrize(("status", "note", "analyst", "said"), [("confirmed", " ", "ana", "note"), ("cleared", "x", " ", "analyst")])
+def test_cli_decide_refuses_a_decision_without_note_or_analyst(tmp_path, status, note, analyst, said):
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(app, ["review", "decide", "S7", "--status", status, "--note", note, "--analyst", analyst,
+                                 "--db", str(db), "--force"])
+    assert r.exit_code == 2 and said in r.stderr
+    assert DecisionStore(db).current_status() == {}
+
+
+def test_cli_export_writes_csv_to_stdout_and_json_summary(tmp_path):
+    db = tmp_path / "d.db"
+    store = DecisionStore(db)
+    store.decide("NEN/2026/1", "confirmed", note="x", analyst="a")
+    store.decide("=cmd", "cleared", note="x", analyst="a")
+    r = CliRunner().invoke(app, ["review", "export", "-o", "-", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["shipment_id,label,scenario", "NEN/2026/1,1,review:confirmed", "'=cmd,0,review:cleared"]
+    out = tmp_path / "labels.parquet"
+    r = CliRunner().invoke(app, ["review", "export", "-o", str(out), "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"output": str(out), "labels": 2, "confirmed": 1, "cleared": 1}
+    assert pl.read_parquet(out).height == 2
+
+
+def test_cli_export_refuses_to_write_over_the_decision_store(tmp_path):
+    db = tmp_path / "d.csv"
+    DecisionStore(db).decide("S1", "confirmed", note="x", analyst="a")
+    before = db.read_bytes()
+    r = CliRunner().invoke(app, ["review", "export", "-o", str(db), "--db", str(db)])
+    assert r.exit_code == 2 and "overwritten" in r.stderr
+    assert db.read_bytes() == before
 
 
 def test_cli_decide_refuses_unknown_status(tmp_path):

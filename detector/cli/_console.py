@@ -48,9 +48,30 @@ def safe(value: object, *, newlines: bool = False) -> str:
     return escape(text)
 
 
+#: JSON fields that name a model version: always a string ("3"), in every command's JSON,
+#: as the scored files and the decision store hold it.
+VERSION_KEYS = ("model_version",)
+
+
+def _versions_as_text(value, keys: tuple[str, ...]):
+    if isinstance(value, dict):
+        return {k: (str(v) if k in keys and v is not None and not isinstance(v, (dict, list)) else _versions_as_text(v, keys))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_versions_as_text(v, keys) for v in value]
+    return value
+
+
+def json_text(data, *, version_keys: tuple[str, ...] = VERSION_KEYS) -> str:
+    """``data`` as the indented JSON a command prints, model versions as strings."""
+    import json
+
+    return json.dumps(_versions_as_text(data, version_keys), indent=2, default=str)
+
+
 def results(as_json: bool = False) -> Console:
     """The console for a command's human-readable result: stdout, or stderr under ``--json``."""
     return err_console if as_json else out_console
 
 
-__all__ = ["err_console", "out_console", "results", "safe"]
+__all__ = ["err_console", "json_text", "out_console", "results", "safe"]

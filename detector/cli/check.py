@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, results, safe
 
 
 class TableKind(str, Enum):
@@ -33,6 +33,10 @@ def check(
     from detector.io.write import write_table
     from features.schema import TABLES
 
+    if rejects is not None:  # before reading: the rejects file must not replace an input
+        from detector.io.write import check_output
+
+        check_output(rejects, [*files, mapping], option="--rejects")
     table = TABLES[kind.value]
     mapped = Mapping.from_toml(mapping) if mapping else None
     loaded = load(files, table, mapping=mapped)
@@ -60,7 +64,10 @@ def _source_of(name: str, mapping) -> str:
 
 
 def _render(summary: dict, table, mapping=None) -> None:
+    """The summary on stdout; file headers, mapping names and example values print literally."""
     from rich.table import Table as RichTable
+
+    out = results()
 
     cols = RichTable(title=f"{summary['table']}: columns", title_justify="left")
     cols.add_column("column")
@@ -70,11 +77,11 @@ def _render(summary: dict, table, mapping=None) -> None:
     found = set(summary["columns_found"])
     for c in table.columns:
         status = "[green]found[/]" if c.name in found else ("[red]missing[/]" if c.required else "[dim]absent (null)[/]")
-        cols.add_row(c.name, "yes" if c.required else "no", status, _source_of(c.name, mapping) if c.name in found else "")
-    err_console.print(cols)
+        cols.add_row(c.name, "yes" if c.required else "no", status, safe(_source_of(c.name, mapping)) if c.name in found else "")
+    out.print(cols)
     if summary["unused_source_columns"]:
-        err_console.print(f"unused source columns: {', '.join(summary['unused_source_columns'])}", highlight=False)
-    err_console.print(
+        out.print(f"unused source columns: {safe(', '.join(map(str, summary['unused_source_columns'])))}", highlight=False)
+    out.print(
         f"files: {len(summary['files'])}   rows read: {summary['rows_read']:,}   "
         f"valid: {summary['rows_valid']:,}   rejected: {summary['rows_rejected']:,}",
         highlight=False,
@@ -85,13 +92,13 @@ def _render(summary: dict, table, mapping=None) -> None:
         rej.add_column("rows", justify="right")
         rej.add_column("examples (file:line reason)")
         for code, info in summary["rejected_by_reason"].items():
-            ex = "\n".join(f"{e['file']}:{e['line']} {e['reason']}" for e in info["examples"])
-            rej.add_row(code, f"{info['rows']:,}", ex)
-        err_console.print(rej)
+            ex = "\n".join(safe(f"{e['file']}:{e['line']} {e['reason']}") for e in info["examples"])
+            rej.add_row(safe(code), f"{info['rows']:,}", ex)
+        out.print(rej)
         err_console.print(
             f"[yellow]{summary['rows_rejected']:,} row(s) would be rejected[/]; scoring continues without them"
-            + (f" (written to {summary['rejects_file']})" if summary.get("rejects_file") else ""),
+            + (f" (written to {safe(summary['rejects_file'])})" if summary.get("rejects_file") else ""),
             highlight=False,
         )
     else:
-        err_console.print("[green]all rows are valid[/]")
+        out.print("[green]all rows are valid[/]")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, results, safe
 
 
 def demo(
@@ -24,43 +24,44 @@ def demo(
 
     with err_console.status("starting") as status:
         result = run_demo(directory, shipments=shipments, seed=seed, n_estimators=n_estimators,
-                          progress=lambda msg: status.update(msg))
+                          progress=lambda msg: status.update(safe(msg)))
+    out = results()
     t = result.train
-    err_console.rule("[bold]trained")
-    err_console.print(
-        f"model [bold]{t.model_name}[/] version [bold]{t.model_version}[/] ({', '.join(t.aliases) or 'no alias'}) "
-        f"on {t.rows_used:,} shipments before {result.cutoff}; run {t.run_id}"
+    out.rule("[bold]trained")
+    out.print(
+        f"model [bold]{safe(t.model_name)}[/] version [bold]{t.model_version}[/] ({safe(', '.join(t.aliases)) or 'no alias'}) "
+        f"on {t.rows_used:,} shipments before {result.cutoff}; run {safe(t.run_id)}"
     )
-    err_console.rule("[bold]scored the held-out months")
-    render_summary(result.score)
-    err_console.rule("[bold]evaluated against the generator's labels")
-    render_evaluation(result.evaluation)
+    out.rule("[bold]scored the held-out months")
+    render_summary(result.score, console=out)
+    out.rule("[bold]evaluated against the generator's labels")
+    render_evaluation(result.evaluation, console=out)
     r = result.retrained
-    err_console.rule("[bold]version 2, trained with past outcomes")
-    err_console.print(
-        f"model {r.model_name} version {r.model_version} trained with {r.labelled_rows:,} known outcomes "
+    out.rule("[bold]version 2, trained with past outcomes")
+    out.print(
+        f"model {safe(r.model_name)} version {r.model_version} trained with {r.labelled_rows:,} known outcomes "
         f"({'forest + ranker' if r.ranker else 'forest alone'}); registered, not promoted"
     )
     for note in r.warnings:
-        err_console.print(f"[yellow]note:[/] {note}")
-    render_evaluation(result.reevaluation, components_only=True)
+        out.print(f"[yellow]note:[/] {safe(note)}")
+    render_evaluation(result.reevaluation, components_only=True, console=out)
     d = result.directory
     q = lambda p: shlex.quote(str(p))  # noqa: E731
     home = result.settings.home
     # after `python3 dev.py demo` the commands live in .venv/bin, which may not be on PATH
     exe, mlflow = (name if shutil.which(name) else q(Path(sys.executable).with_name(name)) for name in ("waypoint", "mlflow"))
-    err_console.rule("[bold]where everything is")
-    err_console.print(f"world (shipments, inputs, events, labels): {d / 'world'}")
-    err_console.print(f"scored file: {result.score.output}")
-    err_console.print(f"HTML report: {result.report}")
-    err_console.print(f"MLflow store and registry: {result.settings.tracking_uri}")
-    err_console.rule("[bold]try next")
-    err_console.print(
+    out.rule("[bold]where everything is")
+    out.print(f"world (shipments, inputs, events, labels): {safe(d / 'world')}", highlight=False)
+    out.print(f"scored file: {safe(result.score.output)}", highlight=False)
+    out.print(f"HTML report: {safe(result.report)}", highlight=False)
+    out.print(f"MLflow store and registry: {safe(result.settings.tracking_uri)}", highlight=False)
+    out.rule("[bold]try next")
+    out.print(safe(
         f"  {exe} review serve {q(result.score.output)} --inputs {q(result.world['inputs'])} "
         f"--events {q(result.world['events'])} --db {q(home / 'decisions.db')}\n"
         f"  WAYPOINT_HOME={q(home)} {exe} models list\n"
         f"  {mlflow} ui --backend-store-uri {result.settings.tracking_uri}\n"
         f"  {exe} features report {q(result.train_file)} --labels {q(result.world['labels'])} "
-        f"--inputs {q(result.world['inputs'])} --events {q(result.world['events'])}",
+        f"--inputs {q(result.world['inputs'])} --events {q(result.world['events'])}", newlines=True),
         highlight=False, soft_wrap=True,
     )

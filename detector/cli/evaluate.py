@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import results, safe
 
 
 def _pct(x) -> str:
@@ -18,26 +18,36 @@ def evaluate(
     scored: Path = typer.Argument(..., help="A file written by `waypoint score`."),
     labels: Path = typer.Option(..., "--labels", help="shipment_id,label[,scenario] (from `generate` or `review export`)."),
     json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write the figures as JSON to this file (- for stdout, like --json)."),
 ) -> None:
     """Precision and recall at inspection budgets and at the flags, average precision, recall per scenario."""
     from detector.evaluate import evaluate as run_evaluate
+    from detector.io.write import check_output, is_stdout, write_text_output
 
+    if output is not None:
+        check_output(output, [scored, labels], stdout=True)
     result = run_evaluate(scored, labels)
-    if json:
-        typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
+    text = jsonlib.dumps(result.to_dict(), indent=2, default=str)
+    if output is not None and not is_stdout(output):
+        write_text_output(text, output)
+    if json or is_stdout(output):
+        typer.echo(text)
         return
     render(result)
+    if output is not None:
+        results().print(f"figures written to {safe(output)}", highlight=False)
 
 
-def render(result, *, components_only: bool = False) -> None:
-    """The evaluation as tables on stderr (also used by `waypoint demo`)."""
+def render(result, *, components_only: bool = False, console=None) -> None:
+    """The evaluation as tables on stdout, or on ``console`` (also used by `waypoint demo`)."""
     from rich.table import Table
 
+    console = console or results()
     if components_only and result.components:
-        _render_components(result.components)
+        _render_components(result.components, console)
         return
 
-    err_console.print(
+    console.print(
         f"{result.rows_labelled:,} of {result.rows_scored:,} scored shipments have a label; "
         f"{result.positives:,} are confirmed cases"
     )
@@ -48,21 +58,21 @@ def render(result, *, components_only: bool = False) -> None:
         table.add_row(f"top {100 * row['budget']:g}%", f"{row['inspected']:,}", _pct(row["precision"]), _pct(row["recall"]))
     flags = result.at_flags
     table.add_row("the flags", f"{flags['flagged']:,}", _pct(flags["precision"]), _pct(flags["recall"]))
-    err_console.print(table)
-    err_console.print(f"average precision {result.average_precision:.3f} · ROC-AUC {result.roc_auc:.3f}")
+    console.print(table)
+    console.print(f"average precision {result.average_precision:.3f} · ROC-AUC {result.roc_auc:.3f}")
     if result.per_scenario:
         per = Table(title="By scenario")
         for col in ("scenario", "rows", "positives", "flagged", "recall at flags", "recall at 1%"):
             per.add_column(col, justify="right")
-        for row in result.per_scenario:
-            per.add_row(str(row["scenario"]), f"{row['rows']:,}", f"{row['positives']:,}", f"{row['flagged']:,}",
+        for row in result.per_scenario:  # scenario names come from the label file
+            per.add_row(safe(row["scenario"]), f"{row['rows']:,}", f"{row['positives']:,}", f"{row['flagged']:,}",
                         _pct(row["recall_at_flags"]), _pct(row["recall_at_1pct"]))
-        err_console.print(per)
+        console.print(per)
     if result.components:
-        _render_components(result.components)
+        _render_components(result.components, console)
 
 
-def _render_components(components: list[dict]) -> None:
+def _render_components(components: list[dict], console) -> None:
     from rich.table import Table
 
     comp = Table(title="What each part of the model buys (P@k: precision when the top k % are inspected)")
@@ -72,5 +82,5 @@ def _render_components(components: list[dict]) -> None:
         comp.add_column(k.replace("precision@", "P@").replace("average_precision", "AP").replace("roc_auc", "ROC-AUC"),
                         justify="right")
     for row in components:
-        comp.add_row(row["component"], *[(_pct(row[k]) if "@" in k else f"{row[k]:.3f}") for k in keys])
-    err_console.print(comp)
+        comp.add_row(safe(row["component"]), *[(_pct(row[k]) if "@" in k else f"{row[k]:.3f}") for k in keys])
+    console.print(comp)

@@ -6,29 +6,52 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, results, safe
 
 app = typer.Typer(help="Build transshipment features, measure their signal, document them.", no_args_is_help=True)
 
 _SHIPMENTS = typer.Argument(..., help="Shipment files (CSV or Parquet; several or globs).")
 _INPUTS = typer.Option(None, "--inputs", help="Component-import files of the transit country (enables value-added features).")
-_EVENTS = typer.Option(None, "--events", help="Tariff events CSV/Parquet (default: the table shipped with waypoint).")
+_EVENTS = typer.Option(None, "--events", help="Tariff events CSV/Parquet, several files or globs (default: the table shipped with waypoint).")
 _MAPPING = typer.Option(None, "--mapping", help="Column mapping (TOML) for shipment files with foreign column names.")
+
+
+def _one_events_file(events: list[Path] | None) -> Path | None:
+    """The feature commands read one events table: several files are refused with a message."""
+    if not events:
+        return None
+    if len(events) > 1:
+        from detector.errors import InputError
+
+        raise InputError("--events: the feature commands read one tariff-event table",
+                         hint="join the tables into one file, or pass --events once")
+    return events[0]
 
 
 @app.command("build")
 def build_cmd(
     shipments: list[Path] = _SHIPMENTS,
-    out: Path = typer.Option(..., "-o", "--out", help="Output file (.parquet or .csv)."),
+    out: Path | None = typer.Option(None, "-o", "--output", help="Output file (.parquet or .csv)."),
+    out_old: Path | None = typer.Option(None, "--out", hidden=True, help="Old spelling of --output."),
     inputs: list[Path] | None = _INPUTS,
-    events: Path | None = _EVENTS,
+    events: list[Path] | None = _EVENTS,
     mapping: Path | None = _MAPPING,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Build every feature for the shipments and write the feature frame."""
+    from detector.errors import InputError
+    from detector.io.read import rejects_path
+    from detector.io.write import check_output, output_format
     from detector.signal_report import build_files, write_features
 
-    built = build_files(shipments, inputs=inputs or None, events=events, mapping=mapping)
+    if out is not None and out_old is not None:
+        raise InputError("give --output once (--out is its old spelling)")
+    out = out or out_old
+    if out is None:
+        raise InputError("missing --output FILE", hint="e.g. -o features.parquet")
+    check_output(out, [*shipments, *(inputs or []), *(events or []), mapping], beside=[rejects_path(out)])
+    output_format(out)  # an unknown extension is refused before the features are built
+    built = build_files(shipments, inputs=inputs or None, events=_one_events_file(events), mapping=mapping)
     path, rejects = write_features(built, out)
     summary = {
         "output": str(path), "rows_read": built.shipments.rows_read, "rows_written": built.features.height,
@@ -38,9 +61,9 @@ def build_cmd(
     if as_json:
         typer.echo(json.dumps(summary))
         return
-    err_console.print(f"wrote {summary['rows_written']} rows with features to {path}")
-    if rejects:
-        err_console.print(f"[yellow]{summary['rows_rejected']} rows rejected[/] (see {rejects})")
+    results().print(f"wrote {summary['rows_written']} rows with features to {safe(path)}", highlight=False)
+    if rejects and summary["rows_rejected"]:
+        err_console.print(f"[yellow]{summary['rows_rejected']} rows rejected[/] (see {safe(rejects)})", highlight=False)
 
 
 @app.command("report")
@@ -48,14 +71,14 @@ def report_cmd(
     shipments: list[Path] = _SHIPMENTS,
     labels: Path = typer.Option(..., "--labels", help="Label file: shipment_id,label[,scenario]."),
     inputs: list[Path] | None = _INPUTS,
-    events: Path | None = _EVENTS,
+    events: list[Path] | None = _EVENTS,
     mapping: Path | None = _MAPPING,
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
 ) -> None:
     """Each feature's ROC-AUC against the labels (oriented by its direction) and coverage."""
     from detector.signal_report import report_files
 
-    table = report_files(shipments, labels, inputs=inputs or None, events=events, mapping=mapping)
+    table = report_files(shipments, labels, inputs=inputs or None, events=_one_events_file(events), mapping=mapping)
     if as_json:
         typer.echo(json.dumps(table.to_dicts()))
         return
@@ -67,7 +90,7 @@ def report_cmd(
     for r in table.iter_rows(named=True):
         auc = "-" if r["auc"] is None else f"{r['auc']:.3f}"
         out.add_row(r["feature"], r["family"], r["direction"], auc, f"{r['coverage']:.0%}")
-    err_console.print(out)
+    results().print(out)
 
 
 @app.command("docs")
@@ -83,11 +106,11 @@ def docs_cmd(
     if check:
         current = path.read_text() if path.exists() else ""
         if current != text:
-            err_console.print(f"[red]{path} is out of date[/]: run `waypoint features docs`")
+            err_console.print(f"[red]{safe(path)} is out of date[/]: run `waypoint features docs`", highlight=False)
             raise typer.Exit(1)
-        err_console.print(f"{path} is current")
+        results().print(f"{safe(path)} is current", highlight=False)
         return
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-    err_console.print(f"wrote {path}")
+    results().print(f"wrote {safe(path)}", highlight=False)
 

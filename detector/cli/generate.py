@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, results, safe
 from detector.errors import InputError
 
 
@@ -37,6 +37,12 @@ def generate(
     if fmt not in ("csv", "parquet"):
         raise InputError(f"--format {fmt!r}: unknown format", hint="use --format csv or --format parquet")
     first = _parse_date(start)
+    from detector.io.write import is_stdout
+
+    if is_stdout(out_dir):
+        raise InputError("generate writes a folder of files, not a stream", hint="give OUT_DIR a folder name")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder", hint="give OUT_DIR a folder name")
     with err_console.status(f"generating {shipments:,} shipments"):
         world = generate_world(shipments, seed=seed, start=first, months=months, fraud_mix=fraud_mix)
         paths = write_world(world, out_dir, fmt)
@@ -55,13 +61,14 @@ def _render(params: dict, paths: dict[str, Path], n_inputs: int) -> None:
     table.add_column("shipments", justify="right")
     transship = set(params.get("fraud_scenarios", params["transshipment_scenarios"]))
     for name, count in params["scenario_counts"].items():
-        table.add_row(name, "1" if name in transship else "0", f"{count:,}")
-    err_console.print(
+        table.add_row(safe(name), "1" if name in transship else "0", f"{count:,}")
+    console = results()
+    console.print(
         f"[bold]world[/] seed {params['seed']}, {params['start']} to {params['end']}: "
         f"{params['n_shipments']:,} shipments, {n_inputs:,} component imports"
     )
     events = ", ".join(f"{k} {d}" for k, d in params["events"].items())
-    err_console.print(f"tariff events in the span: {events}")
-    err_console.print(table)
+    console.print(f"tariff events in the span: {safe(events)}")
+    console.print(table)
     out = Path(next(iter(paths.values()))).parent
-    err_console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+    console.print(f"wrote {safe(', '.join(p.name for p in paths.values()))} to {safe(out)}", highlight=False)

@@ -1,16 +1,17 @@
 """`waypoint models ...`: list registered versions, promote one, show one."""
 from __future__ import annotations
 
-import json as jsonlib
-
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import json_text, results, safe
 
 app = typer.Typer(
     help="List, promote and inspect registered detector versions (MLflow model registry).",
     no_args_is_help=True,
 )
+
+#: In the JSON of these commands ``version`` is the model version too: a string, as everywhere.
+_VERSIONS = ("model_version", "version")
 
 
 @app.command("list")
@@ -27,9 +28,9 @@ def list_(
     with model_errors():
         versions = list_versions(store(), model_name)
     if json:
-        typer.echo(jsonlib.dumps([v.to_dict() for v in versions], indent=2))
+        typer.echo(json_text([v.to_dict() for v in versions], version_keys=_VERSIONS))
         return
-    table = Table(title=f"{model_name} versions", title_justify="left")
+    table = Table(title=f"{safe(model_name)} versions", title_justify="left")
     for column in ("version", "aliases", "created (UTC)", "trained on", "threshold", "AP", "run id"):
         table.add_column(column)
     for v in versions:
@@ -37,14 +38,14 @@ def list_(
         threshold = v.metrics.get("threshold")
         table.add_row(
             str(v.version),
-            ", ".join(v.aliases) or "-",
-            v.created,
-            v.trained_span or "-",
+            safe(", ".join(v.aliases)) or "-",
+            safe(v.created),
+            safe(v.trained_span) or "-",
             f"{threshold:.4f}" if threshold is not None else "-",
             f"{ap:.3f}" if ap is not None else "-",
-            v.run_id or "-",
+            safe(v.run_id) or "-",
         )
-    err_console.print(table)
+    results().print(table)
 
 
 @app.command("promote")
@@ -61,8 +62,8 @@ def promote(
     with model_errors():
         info = run_promote(store(), model_name, version, alias)
     if json:
-        typer.echo(jsonlib.dumps(info.to_dict(), indent=2))
-    err_console.print(f"[bold green]promoted[/] {model_name} version {info.version} to @{alias}", highlight=False)
+        typer.echo(json_text(info.to_dict(), version_keys=_VERSIONS))
+    results(json).print(f"[bold green]promoted[/] {safe(model_name)} version {info.version} to @{safe(alias)}", highlight=False)
 
 
 @app.command("show")
@@ -89,9 +90,10 @@ def show(
         "reference_state_digest": d.state.digest() if d.state is not None else None,
     }
     if json:
-        typer.echo(jsonlib.dumps(description, indent=2, default=str))
+        typer.echo(json_text(description, version_keys=_VERSIONS))
         return
+    console = results()
     for key, value in description.items():
         if isinstance(value, list) and key == "features":
             value = ", ".join(value)
-        err_console.print(f"[bold]{key}:[/] {value}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{key}:[/] {safe(value)}", highlight=False, soft_wrap=True)

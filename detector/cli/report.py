@@ -1,25 +1,43 @@
 """`waypoint report`: one self-contained HTML report of a scored file."""
 from __future__ import annotations
 
+import json as jsonlib
 from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import results, safe
 
 
 def report(
     scored: list[Path] = typer.Argument(..., help="Scored file(s) written by `waypoint score` (Parquet or CSV)."),
-    output: Path = typer.Option(..., "-o", "--output", help="HTML file to write (atomically)."),
-    inputs: Path | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture)."),
-    events: Path | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures."),
+    output: Path = typer.Option(..., "-o", "--output", help="HTML file to write (atomically), or - for stdout."),
+    inputs: list[Path] | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture; several files or globs)."),
+    events: list[Path] | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures (several files or globs)."),
     top: int = typer.Option(10, "--top", min=0, help="How many top suspects to show with their pictures."),
+    json: bool = typer.Option(False, "--json", help="Print a summary (file, shipments, flagged, suspects) as JSON on stdout."),
 ) -> None:
     """Write an HTML report: score distribution, where the flags are, top suspects with pictures."""
+    from detector.errors import InputError
+    from detector.io.write import check_output, is_stdout
     from detector.report import write_report
 
-    summary = write_report(scored, output, inputs=inputs, events=events, top=top)
-    err_console.print(
-        f"wrote {summary.path}: {summary.rows:,} shipments, {summary.flagged:,} flagged, {summary.suspects} suspects shown",
+    if is_stdout(output) and json:
+        raise InputError("-o - and --json both write to stdout", hint="write the report to a file with -o FILE, or leave out --json")
+    check_output(output, [*scored, *(inputs or []), *(events or [])], stdout=True)
+    if is_stdout(output):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="waypoint-report-") as tmp:
+            summary = write_report(scored, Path(tmp) / "report.html", inputs=inputs or None, events=events or None, top=top)
+            typer.echo(summary.path.read_text(encoding="utf-8"), nl=False)
+        return
+    summary = write_report(scored, output, inputs=inputs or None, events=events or None, top=top)
+    facts = {"output": str(summary.path), "shipments": summary.rows, "flagged": summary.flagged, "suspects": summary.suspects}
+    if json:
+        typer.echo(jsonlib.dumps(facts, indent=2))
+        return
+    results().print(
+        f"wrote {safe(summary.path)}: {summary.rows:,} shipments, {summary.flagged:,} flagged, {summary.suspects} suspects shown",
         highlight=False,
     )

@@ -1,12 +1,11 @@
 """`waypoint score`: rank shipment files with a registered model."""
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, json_text, results, safe
 from detector.errors import InputError
 
 
@@ -52,6 +51,11 @@ def score(
 
     if budget is not None and top is not None:
         raise InputError("give --budget or --top, not both")
+    from detector.io.read import rejects_path
+    from detector.io.write import check_output
+
+    # Before any work: the scored file and its rejects must not land on an input, nor on a folder.
+    check_output(output, [*shipments, *(inputs or []), *(events or []), mapping], beside=[rejects_path(output)])
     settings = Settings.from_env()
     with err_console.status("reading shipments and loading the model") as status:
         result = run_score(
@@ -59,39 +63,41 @@ def score(
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
-            progress=lambda msg: status.update(msg),
+            progress=lambda msg: status.update(safe(msg)),
             **({"chunk_rows": chunk_rows} if chunk_rows else {}),
         )
     if json:
-        typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
+        typer.echo(json_text(result.to_dict()))
         return
     render_summary(result)
 
 
-def render_summary(result) -> None:
-    err_console.print(
+def render_summary(result, console=None) -> None:
+    """The run's summary on stdout (or ``console``); ids, reasons and names from the data print literally."""
+    say = (console or results()).print
+    say(
         f"[bold]{result.rows_read:,}[/] rows read = [bold]{result.rows_scored:,}[/] scored + "
         f"[bold]{result.rows_rejected:,}[/] rejected · [bold red]{result.flagged:,}[/] flagged · "
-        f"model {result.model} v{result.model_version} · {result.seconds:.1f}s"
+        f"model {safe(result.model)} v{safe(result.model_version)} · {result.seconds:.1f}s"
     )
     if getattr(result, "explored", 0):
-        err_console.print(f"{result.explored:,} of the flags explore: unusual to the forest, not ranked high by the ranker (column `explore`)")
+        say(f"{result.explored:,} of the flags explore: unusual to the forest, not ranked high by the ranker (column `explore`)")
     if result.reject_counts:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(result.reject_counts.items(), key=lambda kv: -kv[1]))
-        err_console.print(f"rejected rows by reason: {reasons} → {result.rejects}")
+        say(f"rejected rows by reason: {safe(reasons)} → {safe(result.rejects)}", highlight=False)
     if result.top:
-        err_console.print(f"[bold]Top {len(result.top)} suspects[/] (rank · score · shipment · exporter · origin · HS):")
+        say(f"[bold]Top {len(result.top)} suspects[/] (rank · score · shipment · exporter · origin · HS):")
         for row in result.top:
-            err_console.print(
-                f"  [bold]{row['risk_rank']:>3}[/] · {row['risk_score']:5.1f} · {row['shipment_id']} · "
-                f"{row['exporter_id']} · {row['origin_country']} · {row['hs_code']}",
+            say(
+                f"  [bold]{row['risk_rank']:>3}[/] · {row['risk_score']:5.1f} · {safe(row['shipment_id'])} · "
+                f"{safe(row['exporter_id'])} · {safe(row['origin_country'])} · {safe(row['hs_code'])}",
                 highlight=False,
             )
             for reason in (row["reasons"] or "").split(" | "):
                 if reason:
-                    err_console.print(f"        – {reason}", highlight=False, soft_wrap=True)
+                    say(f"        – {safe(reason)}", highlight=False, soft_wrap=True)
     if result.top_reason_codes:
-        err_console.print("top reason codes among flags: " + ", ".join(f"{c} ({n})" for c, n in result.top_reason_codes))
+        say("top reason codes among flags: " + safe(", ".join(f"{c} ({n})" for c, n in result.top_reason_codes)))
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    err_console.print(f"scored file: [bold]{result.output}[/]")
+        err_console.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False)
+    say(f"scored file: [bold]{safe(result.output)}[/]", highlight=False)

@@ -1,12 +1,11 @@
 """`waypoint train`: fit a detector on shipment files and register it in MLflow."""
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 
 import typer
 
-from detector.cli._console import err_console
+from detector.cli._console import err_console, json_text, results, safe
 
 
 def train(
@@ -21,6 +20,7 @@ def train(
     contamination: float = typer.Option(0.01, "--contamination", min=0.0001, max=0.5, help="Share of training rows above the flag threshold."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the forest (same files + seed = same model)."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    force: bool = typer.Option(False, "--force", help="Train even on fewer valid lines than the forest draws per tree (256)."),
 ) -> None:
     """Train a detector on SHIPMENTS, record the run in MLflow and register a new model version.
 
@@ -46,22 +46,23 @@ def train(
             n_estimators=n_estimators,
             contamination=contamination,
             seed=seed,
-            progress=lambda msg: bar.update(task, description=msg),
+            progress=lambda msg: bar.update(task, description=safe(msg)),
+            force=force,
         )
     if json:
-        typer.echo(jsonlib.dumps(result.to_dict(), indent=2, default=str))
-    _summary(result)
+        typer.echo(json_text(result.to_dict()))
+    _summary(result, results(json))
 
 
-def _summary(result) -> None:
+def _summary(result, console=None) -> None:
     alias = f" (alias: {', '.join(result.aliases)})" if result.aliases else " (not promoted: `waypoint models promote " + str(result.model_version) + "`)"
-    say = err_console.print
-    say(f"[bold green]trained[/] {result.model_name} version {result.model_version}{alias} in {result.seconds:.1f} s", highlight=False)
-    say(f"  run id:        {result.run_id} (experiment {result.experiment})", highlight=False)
+    say = (console or results()).print
+    say(f"[bold green]trained[/] {safe(result.model_name)} version {result.model_version}{safe(alias)} in {result.seconds:.1f} s", highlight=False)
+    say(f"  run id:        {safe(result.run_id)} (experiment {safe(result.experiment)})", highlight=False)
     span = " .. ".join(result.trained_span) if result.trained_span else "-"
     say(f"  rows:          {result.rows_used:,} used, {result.rows_rejected:,} rejected of {result.rows_read:,} read; arrivals {span}", highlight=False)
     for code, count in sorted(result.reject_counts.items(), key=lambda kv: -kv[1])[:8]:
-        say(f"                 {count:,} x {code}", highlight=False)
+        say(f"                 {count:,} x {safe(code)}", highlight=False)
     m = result.metrics
     say(f"  threshold:     {m.get('threshold', float('nan')):.4f} (flags {m.get('flagged_share', 0) * 100:.2f} % of training rows)", highlight=False)
     if "average_precision" in m:
@@ -78,6 +79,6 @@ def _summary(result) -> None:
             highlight=False,
         )
     for warning in result.warnings:
-        say(f"  [yellow]warning:[/] {warning}", highlight=False)
-    say(f"  store:         {result.store}", highlight=False)
-    say(f"  browse runs:   {result.ui_command}", highlight=False, soft_wrap=True)
+        err_console.print(f"  [yellow]warning:[/] {safe(warning)}", highlight=False)
+    say(f"  store:         {safe(result.store)}", highlight=False)
+    say(f"  browse runs:   {safe(result.ui_command)}", highlight=False, soft_wrap=True)

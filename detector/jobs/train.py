@@ -76,11 +76,13 @@ def train(
     max_samples: int = 256,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train a detector on shipment files, record it in MLflow and register a new version.
 
     The first version of ``model_name`` gets the alias ``champion``; later versions are
-    promoted with ``waypoint models promote``. Raises ``InputError`` for unusable files
+    promoted with ``waypoint models promote``. Fewer valid lines than the forest draws
+    per tree (``max_samples``) are refused unless ``force``. Raises ``InputError`` for unusable files
     and ``ModelError`` when the model cannot be fitted or recorded.
     """
     from detector.jobs.modelref import model_errors
@@ -104,6 +106,15 @@ def train(
         raise InputError(
             f"only {loaded.valid.height} valid shipment row(s) of {loaded.rows_read} read; nothing to train on",
             hint="see the rejects reasons with `waypoint check FILE`",
+        )
+    # Each tree is grown on max_samples lines: with fewer, every tree sees the same few
+    # lines, the threshold rests on a handful of scores, and the version would still be
+    # registered (and made champion when it is the first).
+    if loaded.valid.height < max_samples and not force:
+        raise InputError(
+            f"only {loaded.valid.height:,} valid shipment line(s) of {loaded.rows_read:,} read: the forest draws "
+            f"{max_samples} lines per tree and needs at least {max_samples} to train",
+            hint="train on more lines (several months of trade), or pass --force to train on these anyway",
         )
     inputs_loaded, events_loaded = load_side_tables(inputs, events)
     inputs_valid = inputs_loaded.valid if inputs_loaded is not None else None
