@@ -63,7 +63,9 @@ def list_(
         return
     from rich.table import Table
 
-    table = Table("shipment", "status", "analyst", "decided (UTC)", "note", title=f"{len(decisions)} decided shipment(s)")
+    table = Table(title=f"{len(decisions)} decided shipment(s)")
+    for column in ("shipment", "status", "analyst", "decided (UTC)", "note"):
+        table.add_column(column, overflow="fold")  # a long id or note is wrapped, never cut
     for d in decisions:  # every cell is data someone typed: printed literally
         table.add_row(safe(d.shipment_id), safe(d.status), safe(d.analyst), safe(d.decided_at), safe(d.note))
     results().print(table)
