@@ -149,4 +149,20 @@ LABELS = Table(
     ),
 )
 
-TABLES = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS}
+#: Aggregate trade statistics (optional; the route screen): the shape of public trade
+#: data such as UN Comtrade exports. ``period`` is text (a year or a month) and ``flow`` a
+#: word or a Comtrade code: ``features.routes.check_flows`` parses both and lists the rows
+#: it cannot use with their line. HS codes of 2-10 digits (a statistic is often at HS2/4/6).
+FLOWS = Table(
+    name="trade flows",
+    columns=(
+        Column("period", Kind.STRING, True, "YYYY (a year) or YYYY-MM / YYYYMM (a month)"),
+        Column("reporter", Kind.COUNTRY, True, "the country whose statistics these are"),
+        Column("partner", Kind.COUNTRY, True, "the other country: origin of imports, destination of exports"),
+        Column("flow", Kind.STRING, True, "import or export (Comtrade's M / X accepted)"),
+        Column("hs_code", Kind.HS_PREFIX, True, "HS code of 2-10 digits"),
+        Column("value_usd", Kind.NON_NEGATIVE, True, "trade value in USD"),
+    ),
+)
+
+TABLES = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS, "flows": FLOWS}
