@@ -22,7 +22,7 @@ and its cache, about 0.4 s of CPU, which competes with the read on two cores) is
 process that has already loaded them pays (a second build, or ``waypoint score``, whose
 forest loads numba anyway).
 
-``--chunked`` streams the features to Parquet with ``build_chunked`` (a few arrival months
+``--chunked`` writes the features to Parquet chunk by chunk with ``build_chunks`` (a few arrival months
 at a time); its time includes the write. Data comes from ``detector.synth`` and is cached
 in ``--cache`` (default /tmp). The machine is shared: repeat and read the best.
 """
@@ -52,7 +52,8 @@ print(json.dumps({"read": time.perf_counter() - t0, "rows": rows}))
 
 BUILD = """
 import json, resource, sys, time
-from features.pipeline import build, build_chunked
+from features.pipeline import build, build_chunks
+from detector.io.write import write_frames
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 import polars as pl
 d, chunked, preload = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
@@ -65,7 +66,7 @@ inputs = pl.scan_csv(f"{d}/inputs.csv", schema_overrides=dict(INPUTS.schema))
 events = pl.read_csv(f"{d}/events.csv", schema_overrides=dict(EVENTS.schema))
 out = f"{d}/features.parquet"
 if chunked:
-    build_chunked(ships, inputs=inputs, events=events).sink_parquet(out, engine="streaming")
+    write_frames(build_chunks(ships, inputs=inputs, events=events), out, "parquet")
     t1 = t2 = time.perf_counter()
 else:
     frame = build(ships, inputs=inputs, events=events).collect()
@@ -84,7 +85,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="shipments in the generated world")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/waypoint-bench"), help="where generated worlds are kept")
     ap.add_argument("--repeat", type=int, default=1, help="runs of read + build (the machine is shared: take the best)")
-    ap.add_argument("--chunked", action="store_true", help="use build_chunked and stream to Parquet (for inputs larger than memory)")
+    ap.add_argument("--chunked", action="store_true", help="use build_chunks and write to Parquet chunk by chunk (for inputs larger than memory)")
     ap.add_argument("--kernels-loaded", action="store_true", help="also time builds with the compiled kernels loaded first")
     args = ap.parse_args()
     world = args.cache / f"world-{args.rows}"
@@ -120,7 +121,7 @@ def main() -> None:
     read_s = min(reads)
     best = min(builds, key=lambda b: b["build"])
     ratios = [b["build"] / r for b, r in zip(builds, reads)]
-    mode = "build_chunked, streamed to Parquet" if args.chunked else "build, features into memory"
+    mode = "build_chunks, written to Parquet" if args.chunked else "build, features into memory"
     print(f"shipments               {rows:,} rows ({(world / 'shipments.csv').stat().st_size / 1e6:.0f} MB CSV)")
     print(f"polars read_csv (cold)  {read_s:.2f} s  (best of {len(reads)}: {', '.join(f'{r:.2f}' for r in reads)}; a fresh process each)")
     runs = ", ".join(f"{b['build']:.2f}" for b in builds)

@@ -12,7 +12,7 @@ order. Rows come back in input order; each row's features depend only on its own
 and on history strictly before its arrival week, month or day (see
 ``features/families/_history.py``), never on row order.
 
-``build_chunked`` bounds memory for inputs larger than it: the same ``build``, a few
+``build_chunks`` bounds memory for inputs larger than it: the same ``build``, a few
 arrival months at a time, each chunk with a state holding the earlier chunks' history.
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from features._runtime import PausedCollector
 from features.families import consistency, entities, origin_switch, price, tariff, value_added
@@ -155,7 +154,7 @@ def build(
     ``state=None`` means "no history before this file" (``fit_state`` of nothing).
     ``events=None`` uses the state's events (none for an empty state). The work is done
     when ``build`` is called (the input is read once, into memory); the LazyFrame returned
-    reads the result. For inputs larger than memory use :func:`build_chunked`.
+    reads the result. For inputs larger than memory use :func:`build_chunks`.
     Python's cyclic garbage collector is paused meanwhile and restored after
     (``features/_runtime.py``).
     """
@@ -253,7 +252,7 @@ def feature_columns(lf: pl.LazyFrame) -> list[str]:
 _CHUNK = "_chunk_month"
 
 
-def build_chunked(
+def build_chunks(
     shipments: pl.LazyFrame,
     *,
     inputs: pl.LazyFrame | None = None,
@@ -261,7 +260,7 @@ def build_chunked(
     state: ReferenceState | None = None,
     chunk_rows: int = 2_000_000,
     spill_dir: str | Path | None = None,
-) -> pl.LazyFrame:
+) -> Iterator[pl.DataFrame]:
     """:func:`build` under a memory bound: the same features, computed a few arrival months at a time.
 
     The input is first streamed to Parquet in a temporary directory (one read of a CSV),
@@ -271,37 +270,9 @@ def build_chunked(
     before a row's own week, month or day) makes each row's features the same as in one
     ``build`` over everything. Memory holds one chunk plus the aggregated history.
 
-    Returns a LazyFrame that runs the chunks as it is read (``sink_parquet`` streams them);
-    rows come out in arrival-month order, in input order within a month.
+    Yields one feature frame per chunk, in arrival-month order (input order within a
+    month); write each away before taking the next (``detector.io.write.write_frames``).
     """
-
-    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, _batch: int | None):
-        left = n_rows
-        for df in _chunks(shipments, inputs, events, state, chunk_rows, spill_dir):
-            if predicate is not None:
-                df = df.filter(predicate)
-            if with_columns is not None:
-                df = df.select(with_columns)
-            if left is not None:
-                df = df.head(left)
-                left -= df.height
-            yield df
-            if left is not None and left <= 0:
-                return
-
-    empty = shipments.lazy().head(0)
-    schema = build(empty, inputs=None if inputs is None else inputs.lazy().head(0), events=events, state=state).collect_schema()
-    return register_io_source(source, schema=schema, explain_name="waypoint build_chunked")
-
-
-def _chunks(
-    shipments: pl.LazyFrame,
-    inputs: pl.LazyFrame | None,
-    events: pl.DataFrame | None,
-    state: ReferenceState | None,
-    chunk_rows: int,
-    spill_dir: str | Path | None,
-) -> Iterator[pl.DataFrame]:
     if state is None:
         state = fit_state(pl.LazyFrame(schema=SHIPMENTS.schema), None, events)
     if events is None:

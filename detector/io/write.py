@@ -219,3 +219,36 @@ def write_table(df: pl.DataFrame, path: str | Path) -> Path:
         else:
             neutralise_formulas(df).write_csv(tmp)
     return path
+
+
+def write_frames(frames: Iterable[pl.DataFrame], path: str | Path, fmt: str, *, empty: pl.DataFrame | None = None,
+                 compression: str = "zstd", metadata: dict[str, str] | None = None) -> int:
+    """Write frames of one schema one after another into a single Parquet or CSV file at
+    ``path`` (not atomic: callers write to a temporary path); returns the rows written.
+
+    Memory holds one frame at a time. ``empty`` gives the file's schema when there are no frames.
+    ``metadata``: key/value metadata of a Parquet file (``pl.read_parquet_metadata`` reads it).
+    """
+    import pyarrow.parquet as pq
+
+    rows, started, writer = 0, False, None
+    with open(path, "wb") as handle:
+        for frame in frames:
+            if fmt == "parquet":
+                table = frame.to_arrow()
+                if metadata:
+                    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+                writer = writer or pq.ParquetWriter(handle, table.schema, compression=compression)
+                writer.write_table(table)
+            else:
+                frame.write_csv(handle, include_header=not started)
+            started = True
+            rows += frame.height
+        if writer is not None:
+            writer.close()
+        if not started and empty is not None:
+            if fmt == "parquet":
+                empty.write_parquet(handle, metadata=metadata)
+            else:
+                empty.write_csv(handle)
+    return rows
