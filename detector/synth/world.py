@@ -276,6 +276,11 @@ def write_world(world: World, out_dir: str | Path, fmt: str = "csv") -> dict[str
         "events": write_table(world.events.select(EVENTS.names), out / "events.csv"),
         "labels": write_table(world.labels, out / "labels.csv"),
     }
+    # The world's aggregate trade statistics and its routes' truth (``waypoint routes``).
+    from detector.synth.flows import route_truth, world_flows
+
+    paths["flows"] = write_table(world_flows(world.shipments, world.inputs), out / "flows.csv")
+    paths["routes_truth"] = write_table(route_truth(world.shipments, world.labels, world.events), out / "routes_truth.csv")
     with atomic_path(out / "world.json") as tmp:
         tmp.write_text(json.dumps(world.params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     paths["world"] = out / "world.json"
