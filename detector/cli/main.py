@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from detector import __version__
-from detector.cli import check, demo, evaluate, features, generate, models, report, review, score, train
+from detector.cli import check, demo, evaluate, features, generate, models, report, review, routes, score, train
 from detector.cli._console import err_console, safe
 from detector.errors import WaypointError
 
@@ -121,6 +121,7 @@ app.command("evaluate")(evaluate.evaluate)
 app.add_typer(review.app, name="review")
 app.command("report")(report.report)
 app.command("demo")(demo.demo)
+app.command("routes")(routes.routes)
 
 
 def _terminated(signum, frame) -> None:
