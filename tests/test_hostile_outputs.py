@@ -61,6 +61,14 @@ def test_score_refuses_when_the_rejects_file_beside_the_output_is_an_input(shipm
     assert "out.rejects.csv" in err
 
 
+def test_score_refuses_when_a_side_table_rejects_file_would_be_an_input(shipments, tmp_path):
+    events = tmp_path / "out.events.rejects.csv"
+    events.write_text("effective_date,origin_country,hs_prefix,added_duty_rate,name\n2025-01-01,CN,85,0.25,x\n")
+    err = refused(["score", str(shipments), "--events", str(events), "-o", str(tmp_path / "out.parquet"), "--model", "x@y"],
+                  events)
+    assert "out.events.rejects.csv" in err
+
+
 def test_score_refuses_an_output_over_its_events_or_mapping(shipments, tmp_path):
     events = tmp_path / "events.csv"
     events.write_text("effective_date,origin_country,hs_prefix,added_duty_rate,name\n2025-01-01,CN,85,0.25,x\n")

@@ -10,17 +10,33 @@ from detector.errors import InputError
 
 
 def parse_budget(text: str | None) -> float | None:
-    """'1%' -> 0.01, '0.02' -> 0.02; None stays None."""
+    """'1%' -> 0.01, '0.02' -> 0.02; None stays None. A bare '1' (no %) is refused with a hint:
+    it is 1 % or one line (--top 1), never 100 % of the file."""
     if text is None:
         return None
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise InputError(f"--budget {text!r} is not a share", hint="write it as 1% or 0.01") from None
-    if not 0 < value <= 1:
-        raise InputError(f"--budget {text!r} must be above 0 and at most 100%")
-    return value
+    from models.calibration import parse_share
+
+    return parse_share(text, what="--budget")
+
+
+def parse_threshold(text: str | None) -> bool:
+    """``--threshold model`` flags the lines above the model's threshold; nothing else is a threshold."""
+    if text is None:
+        return False
+    if text.strip().lower() != "model":
+        raise InputError(f"--threshold {text!r}: the only threshold is the model's own",
+                         hint="--threshold model, or --budget 1% / --top 100 to flag a number of lines")
+    return True
+
+
+def parse_country(text: str | None, what: str = "--importing-country") -> str | None:
+    """An ISO 3166-1 alpha-2 code (upper-cased), as the data contract's country columns."""
+    if text is None:
+        return None
+    code = text.strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise InputError(f"{what} {text!r} is not a two-letter country code", hint=f"e.g. {what} US or {what} BR")
+    return code
 
 
 def score(
@@ -28,16 +44,34 @@ def score(
     output: Path = typer.Option(..., "-o", "--output", help="Scored file to write (.parquet or .csv)."),
     model: str = typer.Option(None, "--model", help="NAME@ALIAS, NAME/VERSION or a run id (default: waypoint@champion)."),
     inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
-    events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
+    events: list[str] = typer.Option(
+        None, "--events",
+        help="Tariff events replacing the model's own (default: the events the model was trained with); scores then "
+             "differ from its training context.",
+    ),
     mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
-    budget: str = typer.Option(None, "--budget", help="Flag this share of the file instead of the model's threshold, e.g. 1%."),
+    budget: str = typer.Option(
+        None, "--budget", help="Flag this share of the file, e.g. 1% (default: the model's inspection budget, 1% unless set at training).",
+    ),
     top: int = typer.Option(None, "--top", min=1, help="Flag exactly the N most suspicious shipments."),
+    threshold: str = typer.Option(
+        None, "--threshold", help="`--threshold model`: flag the lines above the model's threshold instead of a budget.",
+    ),
+    importing_country: str = typer.Option(
+        None, "--importing-country",
+        help="Country whose imports these are, for lines that do not say (default: the model's); only its tariff measures apply.",
+    ),
     explore: float = typer.Option(
         0.1, "--explore", min=0.0, max=0.9,
         help="Share of the flags reserved for shipments the forest finds unusual but the ranker does not rank high "
              "(marked in the `explore` column); no effect on a model without a ranker.",
     ),
     json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Reject every line that breaks a rule instead of scoring it with data-quality codes, "
+                                "and fail when a side table (--inputs, --events) rejects rows.",
+    ),
+    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Fail (exit 2) when more than this share of the lines is rejected, e.g. 5%."),
     chunk_rows: int = typer.Option(
         None, "--chunk-rows", min=1,
         help="Memory bound: a file of more lines is built a few arrival months and scored this many lines at a time "
@@ -49,13 +83,19 @@ def score(
     from detector.jobs.modelref import resolve
     from detector.jobs.score import score as run_score
 
-    if budget is not None and top is not None:
-        raise InputError("give --budget or --top, not both")
-    from detector.io.read import rejects_path
+    if sum(x is not None for x in (budget, top, threshold)) > 1:
+        raise InputError("give one flag rule: --budget, --top or --threshold model",
+                         hint="without any, the model's inspection budget is used")
+    flag_threshold = parse_threshold(threshold)
+    country = parse_country(importing_country)
+    from detector.io.read import parse_share, rejects_path
+
+    share = parse_share(max_reject_share)
     from detector.io.write import check_output
 
     # Before any work: the scored file and its rejects must not land on an input, nor on a folder.
-    check_output(output, [*shipments, *(inputs or []), *(events or []), mapping], beside=[rejects_path(output)])
+    check_output(output, [*shipments, *(inputs or []), *(events or []), mapping],
+                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events"))])
     settings = Settings.from_env()
     with err_console.status("reading shipments and loading the model") as status:
         result = run_score(
@@ -63,6 +103,7 @@ def score(
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
+            threshold=flag_threshold, importing_country=country, strict=strict, max_reject_share=share,
             progress=lambda msg: status.update(safe(msg)),
             **({"chunk_rows": chunk_rows} if chunk_rows else {}),
         )
@@ -70,6 +111,16 @@ def score(
         typer.echo(json_text(result.to_dict()))
         return
     render_summary(result)
+
+
+def score_text(risk_score: float) -> str:
+    """A risk score as analysts read it: the percentile, and at the top its rarity among the
+    training lines, which tells the first flag of a drifted file from the thousandth."""
+    if risk_score < 99.0:
+        return f"{risk_score:5.1f}"
+    if risk_score >= 100.0:
+        return "100.0 (beyond every training line)"
+    return f"{risk_score:5.1f} (1 in {100.0 / (100.0 - risk_score):,.0f})"
 
 
 def render_summary(result, console=None) -> None:
@@ -80,16 +131,24 @@ def render_summary(result, console=None) -> None:
         f"[bold]{result.rows_rejected:,}[/] rejected · [bold red]{result.flagged:,}[/] flagged · "
         f"model {safe(result.model)} v{safe(result.model_version)} · {result.seconds:.1f}s"
     )
+    if getattr(result, "flag_rule", ""):
+        say(f"flags: {safe(result.flag_rule)} · {result.above_threshold:,} line(s) above the model's threshold", highlight=False)
+        inputs = "--inputs given" if result.inputs_used else "no --inputs (value added from the model's reference state alone)"
+        say(f"context: tariff events {safe(result.events)} (digest {safe(result.events_digest[:12])}) · importing country "
+            f"{safe(result.importing_country or 'not stated')} · {inputs}", highlight=False, soft_wrap=True)
     if getattr(result, "explored", 0):
         say(f"{result.explored:,} of the flags explore: unusual to the forest, not ranked high by the ranker (column `explore`)")
     if result.reject_counts:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(result.reject_counts.items(), key=lambda kv: -kv[1]))
         say(f"rejected rows by reason: {safe(reasons)} → {safe(result.rejects)}", highlight=False)
+    if getattr(result, "dq_counts", None):
+        codes = ", ".join(f"{k} {v:,}" for k, v in result.dq_counts.items())
+        say(f"scored with data-quality codes (column dq_codes): {safe(codes)}", highlight=False)
     if result.top:
         say(f"[bold]Top {len(result.top)} suspects[/] (rank · score · shipment · exporter · origin · HS):")
         for row in result.top:
             say(
-                f"  [bold]{row['risk_rank']:>3}[/] · {row['risk_score']:5.1f} · {safe(row['shipment_id'])} · "
+                f"  [bold]{row['risk_rank']:>3}[/] · {score_text(row['risk_score'])} · {safe(row['shipment_id'])} · "
                 f"{safe(row['exporter_id'])} · {safe(row['origin_country'])} · {safe(row['hs_code'])}",
                 highlight=False,
             )
