@@ -52,24 +52,16 @@ _DERIVED_FROM = ("arrival_date", "hs_code", "manufacturer_id", "port_of_lading")
 
 Family = Callable[[pl.LazyFrame, Context], pl.LazyFrame]
 
-#: The families, in registry order. The tariffed origin is computed before any of them.
-FAMILIES: tuple[Family, ...] = (
-    value_added.apply,
-    price.apply,
-    origin_switch.apply,
-    consistency.apply,
-    entities.apply,
-    tariff.apply,
-)
-
-#: The families, costliest first (the order they are started in).
-_COST_ORDER: tuple[Family, ...] = (
-    entities.apply,
-    origin_switch.apply,
-    value_added.apply,
-    price.apply,
-    consistency.apply,
-    tariff.apply,
+#: The families in registry order (the tariffed origin is computed before any of them),
+#: each with the number of history lookups it makes: the families run two at a time and
+#: the costliest start first, so the two threads finish together.
+FAMILIES: tuple[tuple[Family, int], ...] = (
+    (value_added.apply, 6),
+    (price.apply, 2),
+    (origin_switch.apply, 7),
+    (consistency.apply, 1),
+    (entities.apply, 9),
+    (tariff.apply, 0),
 )
 
 
@@ -127,11 +119,11 @@ def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, r
     """Name the history each family reads; ``*_total`` lookups read the finer table with fewer keys."""
     coarser = {"exports_total": "exports", "imports_total": "imports", "national_total": "national",
                "inputs_total": "inputs", "inputs_by_country": "inputs"}
-    cum = {name: hist[name] for name in (*SUM_TABLES, "exporter_origins", "exporter_chapters")}
-    cum |= {name: hist[src] for name, src in coarser.items()}
+    sums = {name: hist[name] for name in (*SUM_TABLES, "exporter_origins", "exporter_chapters")}
+    sums |= {name: hist[src] for name, src in coarser.items()}
     event_weeks = tuple(events.select(week_of(pl.col("effective_date")).unique()).to_series().drop_nulls().to_list())
-    first = {name: hist[name] for name in FIRST_TABLES}
-    return Context(cum=cum, raw=cum, first=first, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups)
+    firsts = {name: hist[name] for name in FIRST_TABLES}
+    return Context(sums=sums, firsts=firsts, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups)
 
 
 def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -222,12 +214,10 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # The families are independent given the rows (each reads only contract columns, the
     # tariffed origin and the history), so they run side by side: the lookup kernels and
     # Polars release the GIL. The result is the fold's, column for column.
-    # The costliest start first, so the two threads finish together (measured at 1M rows,
-    # one at a time: entities, origin switch and value added about 1 s each, price 0.5 s,
-    # consistency 0.2 s).
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="waypoint-family") as pool:
-        done = {family: pool.submit(run, family) for family in sorted(FAMILIES, key=_COST_ORDER.index)}
-        parts = [done[family].result() for family in FAMILIES]
+        costliest_first = sorted(FAMILIES, key=lambda fc: -fc[1])
+        done = {family: pool.submit(run, family) for family, _ in costliest_first}
+        parts = [done[family].result() for family, _ in FAMILIES]
     lf = pl.concat([rows, *parts], how="horizontal").lazy()
     added = [c for c in lf.collect_schema().names() if c in FEATURE_NAMES or c.startswith("ev_")]
     feats = lf.select(*added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).collect()

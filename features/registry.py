@@ -15,6 +15,8 @@ from typing import Literal
 
 import polars as pl
 
+from features.params import EARLY_WEEKS, LONG_WEEKS, NEW_EXPORTER_DAYS, PRICE_MIN_LINES, PRICE_MONTHS, RECENT_WEEKS
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -33,7 +35,7 @@ REGISTRY: tuple[Feature, ...] = (
     Feature(
         "va_pass_through_share", "value_added",
         "Value of component imports of the same HS6 from the tariffed origin bought by this exporter "
-        "in the 8 completed weeks before the arrival week, divided by the exporter's declared exports of "
+        f"in the {RECENT_WEEKS} completed weeks before the arrival week, divided by the exporter's declared exports of "
         "that HS6 in the same weeks plus this line. Null without component imports, without a tariffed "
         "origin, or when the exporter has no component imports before the arrival.",
         ("exporter_id", "hs_code", "declared_value_usd", "arrival_date"), "higher", "VA_PASS_THROUGH",
@@ -43,17 +45,17 @@ REGISTRY: tuple[Feature, ...] = (
     ),
     Feature(
         "va_value_added_ratio", "value_added",
-        "1 - (all component imports of the exporter in the 26 completed weeks before the arrival week) / "
+        f"1 - (all component imports of the exporter in the {LONG_WEEKS} completed weeks before the arrival week) / "
         "(its declared exports in those weeks plus this line). Null when not covered by component imports.",
         ("exporter_id", "declared_value_usd", "arrival_date"), "lower", "VA_LOW_VALUE_ADDED",
-        "the exporter's component imports over 26 weeks are worth {ev_inputs_to_exports:.0%} of what it exported: "
+        f"the exporter's component imports over {LONG_WEEKS} weeks are worth {{ev_inputs_to_exports:.0%}} of what it exported: "
         "little or no value added",
         "Genuine manufacturing adds value to imported parts; a ratio near or below zero means the exporter "
         "re-exports what it buys.",
     ),
     Feature(
         "va_tariffed_content_share", "value_added",
-        "Share of the exporter's component imports (26 completed weeks) supplied by the tariffed origin. "
+        f"Share of the exporter's component imports ({LONG_WEEKS} completed weeks) supplied by the tariffed origin. "
         "Null when the exporter imported nothing in the window or there is no tariffed origin.",
         ("exporter_id", "arrival_date"), "higher", "VA_TARIFFED_CONTENT",
         "{value:.0%} of the exporter's imported inputs come from {ev_tariffed_origin}",
@@ -64,8 +66,8 @@ REGISTRY: tuple[Feature, ...] = (
     Feature(
         "price_parity_tariffed", "price",
         "|log unit value - log norm of the declared origin| - |log unit value - log norm of the tariffed "
-        "origin|, norms being mean log USD/kg of the same HS6 over the 12 months before the arrival month "
-        "(at least 5 lines). Positive: priced like the tariffed origin's goods.",
+        f"origin|, norms being mean log USD/kg of the same HS6 over the {PRICE_MONTHS} months before the arrival month "
+        f"(at least {PRICE_MIN_LINES} lines). Positive: priced like the tariffed origin's goods.",
         ("declared_value_usd", "weight_kg", "hs_code", "origin_country", "arrival_date"), "higher", "PRICE_PARITY",
         "{ev_unit_value_kg:.2f} USD/kg is closer to the {ev_tariffed_origin} norm ({ev_norm_uv_tariffed:.2f}) "
         "than to the {origin_country} norm ({ev_norm_uv_declared:.2f})",
@@ -74,8 +76,8 @@ REGISTRY: tuple[Feature, ...] = (
     ),
     Feature(
         "price_z_declared", "price",
-        "z-score of log USD/kg against the same HS6 from the declared origin over the 12 months before "
-        "the arrival month (at least 5 lines).",
+        f"z-score of log USD/kg against the same HS6 from the declared origin over the {PRICE_MONTHS} months before "
+        f"the arrival month (at least {PRICE_MIN_LINES} lines).",
         ("declared_value_usd", "weight_kg", "hs_code", "origin_country", "arrival_date"), "lower", "PRICE_LOW",
         "{ev_unit_value_kg:.2f} USD/kg is {value:.1f} standard deviations from the usual price from {origin_country}",
         "Transshipped goods are typically cheaper than goods genuinely made in the declared country.",
@@ -83,8 +85,8 @@ REGISTRY: tuple[Feature, ...] = (
     # -- origin switch --------------------------------------------------------------------
     Feature(
         "os_tariffed_share_drop", "origin_switch",
-        "The importer's share of this HS6 supplied from the tariffed origin in the 26 weeks before the "
-        "latest tariff event, minus its share in the 8 completed weeks before arrival (this line included). "
+        f"The importer's share of this HS6 supplied from the tariffed origin in the {LONG_WEEKS} weeks before the "
+        f"latest tariff event, minus its share in the {RECENT_WEEKS} completed weeks before arrival (this line included). "
         "Null when the importer bought no such goods before the event.",
         ("importer_id", "hs_code", "origin_country", "declared_value_usd", "arrival_date"), "higher", "OS_SHARE_DROP",
         "the importer's supply of this HS code from {ev_tariffed_origin} fell by {value:.0%} after {ev_event_name}",
@@ -168,9 +170,9 @@ REGISTRY: tuple[Feature, ...] = (
     ),
     Feature(
         "ent_exporter_early_volume", "entities",
-        "Lines shipped by the exporter in its first 13 weeks (Monday weeks from its first line): while "
+        f"Lines shipped by the exporter in its first {EARLY_WEEKS} weeks (Monday weeks from its first line): while "
         "still inside them, the lines of the completed weeks so far plus this one; afterwards the full "
-        "13-week count; 0 for exporters first seen more than a year before.",
+        f"{EARLY_WEEKS}-week count; 0 for exporters first seen more than {NEW_EXPORTER_DAYS} days before.",
         ("exporter_id", "arrival_date"), "higher", "ENT_NEW_EXPORTER_SURGE",
         "a new exporter shipped {value:.0f} lines in its first weeks",
         "A genuine new factory ramps up slowly; a shell starts at full volume.",
@@ -191,8 +193,8 @@ REGISTRY: tuple[Feature, ...] = (
     ),
     Feature(
         "ent_origin_share_jump", "entities",
-        "Declared origin's share of all imports of this HS6 in the 8 completed weeks before arrival (this "
-        "line included) minus its share in the 26 weeks before the tariff event. Null without a tariffed origin.",
+        f"Declared origin's share of all imports of this HS6 in the {RECENT_WEEKS} completed weeks before arrival (this "
+        f"line included) minus its share in the {LONG_WEEKS} weeks before the tariff event. Null without a tariffed origin.",
         ("hs_code", "origin_country", "declared_value_usd", "arrival_date"), "higher", "ENT_ORIGIN_SHARE_JUMP",
         "{origin_country}'s share of this HS code rose by {value:.0%} since {ev_event_name}",
         "A country's exports of a product do not jump within weeks unless someone else's goods are "

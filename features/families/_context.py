@@ -1,15 +1,17 @@
 """What a feature family may read besides the shipment rows: the combined history.
 
-Built once per :func:`features.pipeline.build` from the reference state plus the file's
-own rows after ``state.as_of``; every frame is lazy over memory.
+Built once per :func:`features.pipeline.build` from the reference state plus the rows it
+lacks (see ``features/state.py``). A family asks the context for history lookups; the
+context answers them for the build's rows, sharing key hashes and indexes between them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from features.families._history import History, Lookups
+from features.families._history import History, Lookups, event_window_sums, first_days, window_sums
 
 #: Internal per-row columns the pipeline adds before the families run (dropped at the end).
 WEEK = "_week"
@@ -30,18 +32,38 @@ LADING_COUNTRY = "ev_lading_country"
 
 @dataclass(frozen=True)
 class Context:
-    """History rows per lookup name (``cum`` and ``raw`` name the same histories: key
-    columns, ``period`` and integer values, repeated keys allowed, as one frame or as parts
-    - see ``_history.window_sums``), first-seen tables, and the week indexes of the tariff
-    events."""
+    """The histories of one build and the lookups over them.
 
-    cum: dict[str, History]
-    raw: dict[str, History]
-    first: dict[str, History]
+    ``sums`` holds history rows per table name (key columns, a period, integer values;
+    repeated keys allowed; as one frame or as parts whose sums add up, see
+    ``_history.window_sums``); ``firsts`` the first-seen tables; ``event_weeks`` the week
+    indexes of the tariff events; ``rows`` the build's shipment rows in memory, which
+    every lookup takes its query keys and periods from.
+    """
+
+    sums: dict[str, History]
+    firsts: dict[str, History]
     has_inputs: bool
+    rows: pl.LazyFrame
     event_weeks: tuple[int, ...] = ()
-    #: The shipment rows the families start from (in memory): lookups take their query
-    #: points from here rather than from the frame they are adding columns to.
-    rows: pl.LazyFrame | None = None
-    #: Key hashes and history indexes shared by the lookups of this build.
     lookups: Lookups = field(default_factory=Lookups)
+
+    def window_sums(self, lf: pl.LazyFrame, table: str, *, on: Sequence[str], table_on: Sequence[str],
+                    end: pl.Expr | pl.Series, periods: int | None, values: Sequence[str], prefix: str,
+                    period: str = "period") -> pl.LazyFrame:
+        """``lf`` with ``{prefix}{value}``: the sums of ``table`` over the ``periods`` periods
+        up to ``end`` (every period up to it when None) for each row's key ``on``."""
+        return window_sums(lf, self.sums[table], by_left=on, by_right=table_on, end=end, length=periods, values=values,
+                           prefix=prefix, period=period, queries=self.rows, lookups=self.lookups)
+
+    def before_event(self, lf: pl.LazyFrame, table: str, *, on: Sequence[str], table_on: Sequence[str], weeks: int,
+                     values: Sequence[str], prefix: str) -> pl.LazyFrame:
+        """``lf`` with ``{prefix}{value}``: the sums of ``table`` over the ``weeks`` weeks before
+        each row's tariff event (0 without one)."""
+        return event_window_sums(lf, self.sums[table], by_left=on, by_right=table_on, event_week=EVENT_WEEK,
+                                 event_weeks=self.event_weeks, length=weeks, values=values, prefix=prefix,
+                                 queries=self.rows, lookups=self.lookups)
+
+    def first_days(self, table: str, *, on: Sequence[str], table_on: Sequence[str] | None = None) -> pl.Series:
+        """Each row's first-seen day of its key ``on`` in first-seen ``table`` (null: never seen)."""
+        return first_days(self.rows, self.firsts[table], on=on, table_on=table_on, lookups=self.lookups)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import FOREIGN_MARK, LADING_COUNTRY, MID_COUNTRY, WEEK, Context
-from features.families._history import window_sums
 
 
 def _flag(cond: pl.Expr) -> pl.Expr:
@@ -21,10 +20,11 @@ def _flag(cond: pl.Expr) -> pl.Expr:
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     origin = pl.col("origin_country")
-    lf = window_sums(lf, ctx.cum["exporter_marks"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n", "foreign"], prefix="_cs_")
+    lf = ctx.window_sums(lf, "exporter_marks", on=["exporter_id"], table_on=["exporter_id"], end=pl.col(WEEK) - 1,
+                         periods=None, values=["n", "foreign"], prefix="_exporter_earlier_")
+    lines, foreign = pl.col("_exporter_earlier_n"), pl.col("_exporter_earlier_foreign")
     lading, mid = pl.col(LADING_COUNTRY), pl.col(MID_COUNTRY)
-    marked = (pl.col("_cs_foreign") + pl.col(FOREIGN_MARK)) / (pl.col("_cs_n") + 1)  # earlier lines, plus this one
+    marked = (foreign + pl.col(FOREIGN_MARK)) / (lines + 1)  # earlier lines, plus this one
     return lf.with_columns(
         _flag(pl.col("export_country") != origin).alias("cons_export_country_mismatch"),
         _flag(lading != origin).alias("cons_lading_country_mismatch"),
@@ -33,5 +33,5 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         .then(_flag(mid.eq_missing(pl.col("ev_tariffed_origin"))))
         .alias("cons_mid_is_tariffed_origin"),
         marked.cast(pl.Float64).alias("cons_exporter_foreign_marks"),
-        (pl.col("_cs_n") + 1).cast(pl.Float64).alias("ev_exporter_lines"),
-    ).drop("_cs_n", "_cs_foreign")
+        (lines + 1).cast(pl.Float64).alias("ev_exporter_lines"),
+    ).drop("_exporter_earlier_n", "_exporter_earlier_foreign")

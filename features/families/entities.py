@@ -1,20 +1,23 @@
 """Entities: who is shipping - new firms, shells, and origins that suddenly grow.
 
 Ages come from first-seen days (state + earlier rows of the file); the early-volume surge
-counts an exporter's lines in its first 13 weeks; chapter breadth counts distinct HS
-chapters; the origin share jump compares the declared origin's national share of the HS6
-now with the 26 weeks before the tariff event.
+counts an exporter's lines in its first weeks (``features.params.EARLY_WEEKS``); chapter
+breadth counts distinct HS chapters; the origin share jump compares the declared origin's
+national share of the HS6 now (``RECENT_WEEKS``) with the weeks before the tariff event
+(``LONG_WEEKS``).
 """
 from __future__ import annotations
 
 import polars as pl
 
-from features.families._context import CHAPTER, DAY, EVENT_WEEK, HS6, VALUE_CENTS, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, event_window_sums, first_days, first_seen, window_sums
+from features.families._context import CHAPTER, DAY, HS6, VALUE_CENTS, WEEK, Context
+from features.families._history import _EPOCH_MONDAY_DAYS
+from features.params import EARLY_WEEKS, LONG_WEEKS, NEW_EXPORTER_DAYS, RECENT_WEEKS
 
-EARLY_WEEKS = 13
-NEW_EXPORTER_DAYS = 365
-BEFORE, NOW = 26, 8
+#: The lookups' columns (dropped at the end).
+_TEMP = ("_first_exporter_day", "_first_importer_day", "_first_chapter_day", "_early_last_week", "_exporter_sofar_n",
+         "_exporter_early_n", "_exporter_chapters_n", "_origin_recent_value", "_all_recent_value", "_origin_before_value",
+         "_all_before_value")
 
 
 def _age(first: str) -> pl.Expr:
@@ -22,47 +25,50 @@ def _age(first: str) -> pl.Expr:
     return (pl.col(DAY) - pl.min_horizontal(pl.col(first), pl.col(DAY))).cast(pl.Float64)
 
 
+def _last_early_week(first_day: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """The week index of the last of an exporter's first weeks, from its first day."""
+    return (first_day - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1
+
+
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    first_exp = first_days(ctx.rows, ctx.first["first_exporter"], on=["exporter_id"], lookups=ctx.lookups)
-    lf = lf.with_columns(first_exp.alias("_en_first_exp"))
-    lf = first_seen(lf, ctx.first["first_importer"], on=["importer_id"], name="_en_first_imp", queries=ctx.rows, lookups=ctx.lookups)
-    lf = first_seen(lf, ctx.first["first_exporter_chapter"], on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"], name="_en_first_ch", queries=ctx.rows, lookups=ctx.lookups)
-    first_day = pl.min_horizontal(pl.col("_en_first_exp"), pl.col(DAY))
-    lf = lf.with_columns(((first_day - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1).cast(pl.Int32).alias("_en_early_last"))
-    # Lines in the first 13 weeks: while inside them, everything shipped so far (one
-    # lookup up to the week before arrival); afterwards, the exporter's fixed early total.
-    lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_sofar_")
-    # The exporter's fixed early total: its lines up to the end of its first 13 weeks in the
-    # history (the week index of its first day, + 12); no history, no total (0).
-    early_hist_last = (first_exp - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1
-    lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=early_hist_last, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_early_total_")
-    lf = window_sums(lf, ctx.cum["exporter_chapters"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=pl.col(DAY) - 1, queries=ctx.rows, lookups=ctx.lookups, length=None, values=["n"], prefix="_en_ch_", period="first_day")
-    nat = dict(by_left=[HS6, "origin_country"], by_right=["hs6", "origin_country"], values=["value"])
-    tot = dict(by_left=[HS6], by_right=["hs6"], values=["value"])
-    pre = dict(event_week=EVENT_WEEK, event_weeks=ctx.event_weeks, length=BEFORE)
-    lf = window_sums(lf, ctx.cum["national"], end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=NOW, prefix="_en_nn_", **nat)
-    lf = window_sums(lf, ctx.cum["national_total"], end=pl.col(WEEK) - 1, queries=ctx.rows, lookups=ctx.lookups, length=NOW, prefix="_en_nt_", **tot)
-    lf = event_window_sums(lf, ctx.raw["national"], prefix="_en_bn_", queries=ctx.rows, lookups=ctx.lookups, **pre, **nat)
-    lf = event_window_sums(lf, ctx.raw["national_total"], prefix="_en_bt_", queries=ctx.rows, lookups=ctx.lookups, **pre, **tot)
-    own = pl.col(VALUE_CENTS)  # the line's own value in cents
-    inside = pl.col(WEEK) <= pl.col("_en_early_last")
-    early = pl.when(inside).then(pl.col("_en_sofar_n") + 1).otherwise(pl.col("_en_early_total_n"))
-    new_ch = pl.col("_en_first_ch").is_null() | (pl.col("_en_first_ch") >= pl.col(DAY))
-    share_now = (pl.col("_en_nn_value") + own) / (pl.col("_en_nt_value") + own)
-    share_before = pl.when(pl.col("_en_bt_value") > 0).then(pl.col("_en_bn_value") / pl.col("_en_bt_value"))
+    first_exporter = ctx.first_days("first_exporter", on=["exporter_id"])
     lf = lf.with_columns(
-        _age("_en_first_exp").alias("ent_exporter_age_days"),
-        pl.when(_age("_en_first_exp") <= NEW_EXPORTER_DAYS).then(early).otherwise(0).cast(pl.Float64).alias("ent_exporter_early_volume"),
-        _age("_en_first_imp").alias("ent_importer_age_days"),
-        (pl.col("_en_ch_n") + new_ch.cast(pl.Int64)).cast(pl.Float64).alias("ent_exporter_hs_chapters"),
+        first_exporter.alias("_first_exporter_day"),
+        ctx.first_days("first_importer", on=["importer_id"]).alias("_first_importer_day"),
+        ctx.first_days("first_exporter_chapter", on=["exporter_id", CHAPTER], table_on=["exporter_id", "chapter"])
+        .alias("_first_chapter_day"),
+    )
+    first_day = pl.min_horizontal(pl.col("_first_exporter_day"), pl.col(DAY))
+    lf = lf.with_columns(_last_early_week(first_day).cast(pl.Int32).alias("_early_last_week"))
+    # Lines in the first weeks: while inside them, everything shipped so far (one lookup up
+    # to the week before arrival); afterwards, the exporter's fixed early total: its lines up
+    # to the end of its first weeks in the history (no history, no total: 0).
+    exporter = dict(on=["exporter_id"], table_on=["exporter_id"], periods=None, values=["n"])
+    lf = ctx.window_sums(lf, "exports_total", end=pl.col(WEEK) - 1, prefix="_exporter_sofar_", **exporter)
+    lf = ctx.window_sums(lf, "exports_total", end=_last_early_week(first_exporter), prefix="_exporter_early_", **exporter)
+    lf = ctx.window_sums(lf, "exporter_chapters", end=pl.col(DAY) - 1, prefix="_exporter_chapters_", period="first_day",
+                         **exporter)
+    from_origin = dict(on=[HS6, "origin_country"], table_on=["hs6", "origin_country"], values=["value"])
+    from_all = dict(on=[HS6], table_on=["hs6"], values=["value"])
+    recent = dict(end=pl.col(WEEK) - 1, periods=RECENT_WEEKS)
+    lf = ctx.window_sums(lf, "national", prefix="_origin_recent_", **recent, **from_origin)
+    lf = ctx.window_sums(lf, "national_total", prefix="_all_recent_", **recent, **from_all)
+    lf = ctx.before_event(lf, "national", weeks=LONG_WEEKS, prefix="_origin_before_", **from_origin)
+    lf = ctx.before_event(lf, "national_total", weeks=LONG_WEEKS, prefix="_all_before_", **from_all)
+    own = pl.col(VALUE_CENTS)  # the line's own value in cents
+    inside = pl.col(WEEK) <= pl.col("_early_last_week")
+    early = pl.when(inside).then(pl.col("_exporter_sofar_n") + 1).otherwise(pl.col("_exporter_early_n"))
+    new_chapter = pl.col("_first_chapter_day").is_null() | (pl.col("_first_chapter_day") >= pl.col(DAY))
+    share_now = (pl.col("_origin_recent_value") + own) / (pl.col("_all_recent_value") + own)
+    share_before = pl.when(pl.col("_all_before_value") > 0).then(pl.col("_origin_before_value") / pl.col("_all_before_value"))
+    lf = lf.with_columns(
+        _age("_first_exporter_day").alias("ent_exporter_age_days"),
+        pl.when(_age("_first_exporter_day") <= NEW_EXPORTER_DAYS).then(early).otherwise(0).cast(pl.Float64)
+        .alias("ent_exporter_early_volume"),
+        _age("_first_importer_day").alias("ent_importer_age_days"),
+        (pl.col("_exporter_chapters_n") + new_chapter.cast(pl.Int64)).cast(pl.Float64).alias("ent_exporter_hs_chapters"),
         pl.when(pl.col("ev_tariffed_origin").is_not_null()).then(share_now - share_before).alias("ent_origin_share_jump"),
         share_now.alias("ev_origin_share_now"),
         share_before.alias("ev_origin_share_before"),
     )
-    return lf.drop(
-        "_en_first_exp", "_en_first_imp", "_en_first_ch", "_en_early_last", "_en_sofar_n", "_en_early_total_n", "_en_ch_n",
-        "_en_nn_value", "_en_nt_value", "_en_bn_value", "_en_bt_value",
-    )
+    return lf.drop(_TEMP)

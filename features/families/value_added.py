@@ -10,46 +10,47 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import DAY, HS6, VALUE_CENTS, WEEK, Context
-from features.families._history import CENTS, first_seen, window_sums
+from features.families._history import CENTS
+from features.params import LONG_WEEKS, RECENT_WEEKS
 
 NAMES = ("va_pass_through_share", "va_value_added_ratio", "va_tariffed_content_share")
-SHORT, LONG = 8, 26  # weeks
+EVIDENCE = ("ev_inputs_tariffed_usd", "ev_exports_recent_usd", "ev_inputs_to_exports")
+#: The lookups' columns (dropped at the end): recent and long-window sums, first input day.
+_TEMP = ("_inputs_tariffed_recent_value", "_exports_recent_value", "_inputs_long_value", "_inputs_tariffed_long_value",
+         "_exports_long_value", "_first_input_day")
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     if not ctx.has_inputs:
-        return lf.with_columns(
-            *[pl.lit(None, dtype=pl.Float64).alias(n) for n in NAMES],
-            pl.lit(None, dtype=pl.Float64).alias("ev_inputs_tariffed_usd"),
-            pl.lit(None, dtype=pl.Float64).alias("ev_exports_recent_usd"),
-            pl.lit(None, dtype=pl.Float64).alias("ev_inputs_to_exports"),
-        )
-    end = pl.col(WEEK) - 1
+        return lf.with_columns(pl.lit(None, dtype=pl.Float64).alias(n) for n in (*NAMES, *EVIDENCE))
     tariffed = "ev_tariffed_origin"
-    lf = window_sums(lf, ctx.cum["inputs"], by_left=["exporter_id", HS6, tariffed], by_right=["importer_id", "hs6", "supplier_country"],
-                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=SHORT, values=["value"], prefix="_va_in8_")
-    lf = window_sums(lf, ctx.cum["exports"], by_left=["exporter_id", HS6], by_right=["exporter_id", "hs6"],
-                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=SHORT, values=["value"], prefix="_va_ex8_")
-    lf = window_sums(lf, ctx.cum["inputs_total"], by_left=["exporter_id"], by_right=["importer_id"],
-                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_in26_")
-    lf = window_sums(lf, ctx.cum["inputs_by_country"], by_left=["exporter_id", tariffed], by_right=["importer_id", "supplier_country"],
-                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_int26_")
-    lf = window_sums(lf, ctx.cum["exports_total"], by_left=["exporter_id"], by_right=["exporter_id"],
-                     end=end, queries=ctx.rows, lookups=ctx.lookups, length=LONG, values=["value"], prefix="_va_ex26_")
-    lf = first_seen(lf, ctx.first["first_input_importer"], on=["exporter_id"], table_on=["importer_id"], name="_va_first_input", queries=ctx.rows, lookups=ctx.lookups)
+    window = dict(end=pl.col(WEEK) - 1, values=["value"])
+    lf = ctx.window_sums(lf, "inputs", on=["exporter_id", HS6, tariffed], table_on=["importer_id", "hs6", "supplier_country"],
+                         periods=RECENT_WEEKS, prefix="_inputs_tariffed_recent_", **window)
+    lf = ctx.window_sums(lf, "exports", on=["exporter_id", HS6], table_on=["exporter_id", "hs6"],
+                         periods=RECENT_WEEKS, prefix="_exports_recent_", **window)
+    lf = ctx.window_sums(lf, "inputs_total", on=["exporter_id"], table_on=["importer_id"],
+                         periods=LONG_WEEKS, prefix="_inputs_long_", **window)
+    lf = ctx.window_sums(lf, "inputs_by_country", on=["exporter_id", tariffed], table_on=["importer_id", "supplier_country"],
+                         periods=LONG_WEEKS, prefix="_inputs_tariffed_long_", **window)
+    lf = ctx.window_sums(lf, "exports_total", on=["exporter_id"], table_on=["exporter_id"],
+                         periods=LONG_WEEKS, prefix="_exports_long_", **window)
+    lf = lf.with_columns(ctx.first_days("first_input_importer", on=["exporter_id"], table_on=["importer_id"]).alias("_first_input_day"))
     own = pl.col(VALUE_CENTS)  # the line's own value in cents
-    covered = pl.col("_va_first_input") < pl.col(DAY)
+    covered = pl.col("_first_input_day") < pl.col(DAY)
     has_t = pl.col(tariffed).is_not_null()
-    ex8 = pl.col("_va_ex8_value") + own
-    ex26 = pl.col("_va_ex26_value") + own
-    in26 = pl.col("_va_in26_value")
+    tariffed_recent = pl.col("_inputs_tariffed_recent_value")
+    exports_recent = pl.col("_exports_recent_value") + own
+    exports_long = pl.col("_exports_long_value") + own
+    inputs_long = pl.col("_inputs_long_value")
     lf = lf.with_columns(
-        pl.when(covered & has_t).then(pl.col("_va_in8_value") / ex8).alias("va_pass_through_share"),
-        pl.when(covered).then(1.0 - in26 / ex26).alias("va_value_added_ratio"),
-        pl.when(covered & has_t & (in26 > 0)).then(pl.col("_va_int26_value") / in26).alias("va_tariffed_content_share"),
-        pl.when(covered).then(pl.col("_va_in8_value") / CENTS).alias("ev_inputs_tariffed_usd"),
-        pl.when(covered).then(ex8 / CENTS).alias("ev_exports_recent_usd"),
+        pl.when(covered & has_t).then(tariffed_recent / exports_recent).alias("va_pass_through_share"),
+        pl.when(covered).then(1.0 - inputs_long / exports_long).alias("va_value_added_ratio"),
+        pl.when(covered & has_t & (inputs_long > 0)).then(pl.col("_inputs_tariffed_long_value") / inputs_long)
+        .alias("va_tariffed_content_share"),
+        pl.when(covered).then(tariffed_recent / CENTS).alias("ev_inputs_tariffed_usd"),
+        pl.when(covered).then(exports_recent / CENTS).alias("ev_exports_recent_usd"),
         # the same ratio the other way round reads better when inputs exceed exports
-        pl.when(covered).then(in26 / ex26).alias("ev_inputs_to_exports"),
+        pl.when(covered).then(inputs_long / exports_long).alias("ev_inputs_to_exports"),
     )
-    return lf.drop("_va_in8_value", "_va_ex8_value", "_va_in26_value", "_va_int26_value", "_va_ex26_value", "_va_first_input")
+    return lf.drop(_TEMP)
