@@ -7,7 +7,8 @@ Layout of a saved detector::
                       trained with labels (its category map, reference values and
                       calibrations are in detector.json under "ranker")
     detector.json     preprocessing, calibration grid, threshold, feature list,
-                      contract version, training parameters and span
+                      contract version, training parameters and span, and the digest
+                      of the tariff events the model was trained with
     state/            the reference state (Parquet tables + state.json), optional
     manifest.json     SHA-256 of every other file
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from features.families.tariff import conform_events, events_digest
 from features.schema import CONTRACT_VERSION
 from models.errors import ModelError
 
@@ -142,6 +144,9 @@ def save(detector: Detector, path: str | Path) -> Path:
         "preprocess": _data_fields(detector.preprocess),
         "calibration": _data_fields(detector.calibration),
         "state_digest": detector.state.digest() if detector.state is not None else None,
+        # The model's tariff events (in the state) are its context at scoring: their digest
+        # is what a run reports and what MLflow records.
+        "events_digest": events_digest(detector.state.events) if detector.state is not None else None,
         "flat": {k: v for k, v in flat.items() if not isinstance(v, np.ndarray)},
     }
     if detector.ranker is not None:
@@ -222,6 +227,10 @@ def load(path: str | Path) -> Detector:
         stored = json.loads((root / STATE_DIR / "state.json").read_text()).get("digest")
         if meta.get("state_digest") and stored != meta["state_digest"]:
             raise ArtifactError(f"{root / STATE_DIR}: reference state is not the one the model was trained with")
+        # A model saved before events had an importing country reads its events as naming none.
+        state = dataclasses.replace(state, events=conform_events(state.events))
+        if meta.get("events_digest") and events_digest(state.events) != meta["events_digest"]:
+            raise ArtifactError(f"{root / STATE_DIR}: tariff events are not the ones the model was trained with")
     try:
         return Detector(
             forest=forest,

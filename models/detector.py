@@ -29,7 +29,7 @@ from features.schema import CONTRACT_VERSION
 from models.calibration import Calibration, rank_and_flag
 from models.fast_forest import FlatForest
 from models.preprocess import Preprocessor, raw_matrix
-from models.reasons import REASON_CODES, REASONS, pick_reasons, render_reasons
+from models.reasons import REASON_CODES, REASONS, evidence_known, pick_reasons, render_reasons
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
@@ -130,6 +130,12 @@ class Detector:
         X = self.preprocess.transform_raw(raw)
         return self.anomaly(X), X
 
+    @property
+    def budget(self) -> float | None:
+        """The inspection budget the model flags by default (set at training; None: its threshold)."""
+        value = self.params.get("budget")
+        return None if value is None else float(value)
+
     # -- the scored output, step by step ------------------------------------------------
     @property
     def input_columns(self) -> list[str]:
@@ -158,6 +164,7 @@ class Detector:
         budget: float | None = None,
         top: int | None = None,
         explore: float = 0.0,
+        threshold: bool = False,
     ) -> dict[str, np.ndarray]:
         """Risk score, rank and flags of a whole file from its concatenated :meth:`components`.
 
@@ -165,8 +172,12 @@ class Detector:
         arrays and ``ids`` (``shipment_id`` as strings, ties broken by it). Returns, in
         input order, ``risk_score``, ``risk_rank``, ``flagged`` and, with a ranker,
         ``forest_score``, ``ranker_score`` and ``explore`` (see :meth:`score`).
+        The flags are ``top``, else ``budget``, else (``threshold``) the rows above the
+        model's threshold, else the model's own inspection budget (:attr:`budget`).
         """
         priority = parts["priority"]
+        if budget is None and top is None and not threshold:
+            budget = self.budget
         rank, flagged = rank_and_flag(priority, self.threshold, ids, budget=budget, top=top)
         out = {"risk_score": self.calibration.risk_score(priority)}
         if self.ranker is not None:
@@ -199,7 +210,7 @@ class Detector:
                 r = self.ranker
                 Xr = r.matrix(rows.filter(pl.Series(own)), parts["anomaly"][own])
                 credit[own] = r.contributions(Xr)[:, : len(self.feature_names)]
-        picks = pick_reasons(credit, self.preprocess.suspicious_side(raw))
+        picks = pick_reasons(credit, self.preprocess.suspicious_side(raw) & evidence_known(rows, self.feature_names))
         return render_reasons(rows, picks, self.feature_names)
 
     def output_columns(self, columns: Sequence[str]) -> list[pl.Expr]:
@@ -247,12 +258,14 @@ class Detector:
         model_version: str = "",
         chunk_rows: int = CHUNK_ROWS,
         explore: float = 0.0,
+        threshold: bool = False,
     ) -> pl.DataFrame:
         """Score a feature frame (input columns + feature columns + ``ev_*`` evidence).
 
         Returns the input columns, ``risk_score`` (0-100 percentile among training
-        rows), ``risk_rank`` (1 = most suspicious in this frame), ``flagged`` (above the
-        threshold, or within ``budget``/``top`` when given), ``reason_codes`` and
+        rows), ``risk_rank`` (1 = most suspicious in this frame), ``flagged`` (within
+        ``top``/``budget`` when given, else above the threshold with ``threshold``, else
+        within the model's :attr:`budget`), ``reason_codes`` and
         ``reasons`` (flagged rows only; null otherwise), ``model_name``,
         ``model_version``, each feature as ``f_<name>`` and the evidence columns,
         sorted by ``risk_rank``.
@@ -269,7 +282,7 @@ class Detector:
         n = frame.height
         parts = self.score_parts(frame, chunk_rows)
         ids = frame.get_column(ID).cast(pl.String).fill_null("") if ID in frame.columns else None
-        ranking = self.rank(parts, ids, budget=budget, top=top, explore=explore)
+        ranking = self.rank(parts, ids, budget=budget, top=top, explore=explore, threshold=threshold)
         explained = np.flatnonzero(ranking["flagged"])
         codes = np.full(n, None, dtype=object)
         texts = np.full(n, None, dtype=object)
@@ -297,8 +310,12 @@ def fit(
     seed: int = 0,
     scale: bool = False,
     state: ReferenceState | None = None,
+    budget: float | None = None,
 ) -> Detector:
     """Fit a :class:`Detector` on training features (one row per training shipment).
+
+    ``budget`` (a share of the lines) is the inspection budget the detector flags by
+    default; None keeps the threshold (``contamination``) as its flag rule.
 
     ``directions`` maps feature name to ``"higher"``/``"lower"``/``"both"`` (which side is
     suspicious; see :mod:`models.preprocess`); when omitted it is read from
@@ -338,6 +355,7 @@ def fit(
             "n_estimators": n_estimators,
             "max_samples": max_samples,
             "contamination": contamination,
+            "budget": budget,
             "seed": seed,
             "scale": scale,
             "directions": {n: pre.direction(n) for n in names},

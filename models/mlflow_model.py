@@ -15,8 +15,11 @@ signature checks column types before ``predict`` runs: text columns (``hs_code``
 included, so leading zeros survive) and ``arrival_date`` as ISO text
 (``pd.read_csv(path, dtype={"hs_code": str, ...})``), amounts as numbers. Component
 imports are not an input here: value-added features come from the reference state
-alone, as in ``waypoint score`` without ``--inputs``. The waypoint package must be
-importable where the model is loaded.
+alone, as in ``waypoint score`` without ``--inputs``. The model's context is its own:
+the features use the tariff events it was trained with (its reference state), a line
+stating no ``importing_country`` is taken as the model's, and the flags follow the
+inspection budget it was trained with, as ``waypoint score`` does by default. The waypoint
+package must be importable where the model is loaded.
 """
 from __future__ import annotations
 
@@ -28,8 +31,9 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 
-#: Columns ``predict`` returns, in order.
-OUTPUT_COLUMNS = ("shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons")
+#: Columns ``predict`` returns, in order (``dq_codes``: the data-quality codes a row was
+#: scored with, as ``waypoint score`` writes them).
+OUTPUT_COLUMNS = ("shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons", "dq_codes")
 #: How many bad rows an error message lists before summarising the rest.
 _SHOWN_BAD_ROWS = 20
 
@@ -41,6 +45,8 @@ class InvalidRowsError(ValueError):
 def contract_rows(frame: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
     """Cast contract rows to the contract types with the reader's rules, or raise listing bad rows.
 
+    As in ``waypoint score``, only rows that cannot be keyed or placed in time are bad;
+    other defects are scored (the values read as unknown) and named in ``dq_codes``.
     Row numbers in the message count from 0, as pandas' default index does.
     """
     from features.schema import SHIPMENTS
@@ -62,7 +68,7 @@ def contract_rows(frame: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
         raise InvalidRowsError(
             f"{bad.height} of {checked.height} input row(s) break the data contract:\n" + "\n".join(lines) + tail
         )
-    return checked.select(SHIPMENTS.names)
+    return checked.select(*SHIPMENTS.names, "dq_codes", "dq_notes")
 
 
 def score_rows(detector, frame: pd.DataFrame | pl.DataFrame, *, model_name: str = "", model_version: str = "") -> pl.DataFrame:
@@ -75,6 +81,9 @@ def score_rows(detector, frame: pd.DataFrame | pl.DataFrame, *, model_name: str 
 
     check_contract(detector.contract_version)
     rows = contract_rows(frame)
+    country = detector.params.get("importing_country")
+    if country:  # a line stating no importing country is an import of the model's
+        rows = rows.with_columns(pl.col("importing_country").fill_null(pl.lit(country, dtype=pl.String)))
     state = detector.state
     features = build(rows.lazy(), inputs=None, events=state.events if state is not None else None, state=state).collect()
     return detector.score(features, model_name=model_name, model_version=model_version)

@@ -62,6 +62,32 @@ def reason_specs(feature_names: Sequence[str]) -> dict[str, ReasonSpec]:
     return specs
 
 
+def evidence_known(rows: pl.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
+    """Bool (rows, features): every value the feature's sentence names besides the feature
+    itself (the tariffed origin, the event, a norm, a port) is known for the row.
+
+    A reason is only stated with its evidence: a sentence with a gap ("after ?") cannot be
+    defended, and a line to which no tariff measure applies (another importing country)
+    must never be told it arrived after one. A named column the rows lack counts as unknown.
+    """
+    import string
+
+    known = _registry_features()
+    out = np.ones((rows.height, len(feature_names)), dtype=bool)
+    for j, name in enumerate(feature_names):
+        feature = known.get(name)
+        template = getattr(feature, "reason", None)
+        if not isinstance(template, str):
+            continue
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f and f != "value"}
+        for field in sorted(fields):
+            if field not in rows.columns:
+                out[:, j] = False
+                break
+            out[:, j] &= rows.get_column(field).is_not_null().to_numpy()
+    return out
+
+
 def pick_reasons(attributions: np.ndarray, suspicious: np.ndarray, k: int = TOP_K) -> np.ndarray:
     """Feature indices (rows, k), best first, -1 where fewer than k features qualify.
 

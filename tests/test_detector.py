@@ -100,7 +100,7 @@ def test_risk_score_is_monotone_and_between_0_and_100():
     cal = Calibration.fit(np.r_[np.zeros(300), np.random.default_rng(0).exponential(size=700)])
     grid = np.linspace(-1, 20, 5000)
     risk = cal.risk_score(grid)
-    assert risk.min() == 0.0 and risk.max() == 100.0
+    assert risk.min() == 0.0 and 99.9 < risk.max() < 100.0  # beyond every training score: the tail, below 100
     assert (np.diff(risk) >= 0).all()
 
 

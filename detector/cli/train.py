@@ -19,6 +19,15 @@ def train(
     n_estimators: int = typer.Option(200, "--n-estimators", min=1, help="Trees in the isolation forest."),
     contamination: float = typer.Option(0.01, "--contamination", min=0.0001, max=0.5, help="Share of training rows above the flag threshold."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the forest (same files + seed = same model)."),
+    budget: str = typer.Option(
+        "1%", "--budget", help="Inspection budget the model flags by default when it scores, e.g. 1% of the lines "
+                               "(a run's --budget, --top or --threshold model replaces it).",
+    ),
+    importing_country: str = typer.Option(
+        None, "--importing-country",
+        help="Country whose imports these are, for lines that do not say (default: the one country the tariff events "
+             "name, US for the shipped table); only its measures apply, and the model records it.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     force: bool = typer.Option(False, "--force", help="Train even on fewer valid lines than the forest draws per tree (256)."),
 ) -> None:
@@ -29,6 +38,7 @@ def train(
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from detector.cli.score import parse_budget, parse_country
     from detector.jobs.train import train as run_train
 
     with Progress(
@@ -46,6 +56,8 @@ def train(
             n_estimators=n_estimators,
             contamination=contamination,
             seed=seed,
+            budget=parse_budget(budget),
+            importing_country=parse_country(importing_country),
             progress=lambda msg: bar.update(task, description=safe(msg)),
             force=force,
         )

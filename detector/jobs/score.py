@@ -31,6 +31,7 @@ from detector.io.mapping import Mapping
 from detector.io.read import load_side_tables, load_spilled, rejects_path, write_rejects
 from detector.io.write import atomic_path, leftover_prefix, neutralise_formulas, output_format, remove_leftovers
 from features._runtime import PausedCollector
+from features.families.tariff import conform_events
 from features.schema import INPUTS, SHIPMENTS
 from models.detector import CHUNK_ROWS, ID
 from models.reasons import REASON_CODES, REASONS
@@ -53,6 +54,12 @@ class ScoreResult:
     flagged: int
     seconds: float
     explored: int = 0  # flags reserved for the forest's picks (explore share)
+    flag_rule: str = ""  # how the flags were chosen: "budget 1% (the model's)", "top 100", "threshold (the model's)"
+    above_threshold: int = 0  # lines above the model's threshold, whatever the flag rule
+    events: str = ""  # whose tariff events built the features: the model's, or the --events files
+    events_digest: str = ""
+    importing_country: str | None = None  # what a line stating no importing country is taken as
+    inputs_used: bool = False  # component imports given with --inputs (else the model's state alone)
     top_reason_codes: list[tuple[str, int]] = field(default_factory=list)
     top: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -71,6 +78,8 @@ def score(
     mapping: Path | None = None,
     budget: float | None = None,
     top: int | None = None,
+    threshold: bool = False,
+    importing_country: str | None = None,
     explore: float = 0.0,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
@@ -79,10 +88,19 @@ def score(
 
     ``model`` carries ``detector`` (a ``models.detector.Detector``), ``name`` and
     ``version``, or is a function returning it: it is then called in a thread while
-    the shipments are read. ``budget`` (a share, e.g. 0.01) or ``top`` (a count) replace the
-    model's own flag threshold. ``explore`` is the share of the flags reserved for the
-    forest's most unusual shipments the ranker does not rank high (see
-    ``models.ranker.explore_flags``); it does nothing for a model without a ranker.
+    the shipments are read.
+
+    Flags: ``top`` (a count), else ``budget`` (a share, e.g. 0.01), else with ``threshold``
+    the lines above the model's threshold, else the model's inspection budget (the one it
+    was trained with; :data:`models.calibration.DEFAULT_BUDGET` for a model without one).
+    ``explore`` is the share of the flags reserved for the forest's most unusual shipments
+    the ranker does not rank high (see ``models.ranker.explore_flags``); it does nothing
+    for a model without a ranker.
+
+    Context: the features are built with the model's own tariff events (its reference
+    state); ``events`` replaces them, with a warning that the scores then differ from the
+    model's training context. ``importing_country`` is what a line that does not state one
+    is taken as (default: the model's).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -90,6 +108,9 @@ def score(
     fmt = output_format(output)  # refuse an unknown extension before doing any work
     if budget is not None and not 0 < budget <= 1:
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
+    if sum(x is not None and x is not False for x in (budget, top, threshold)) > 1:
+        raise InputError("give one flag rule: --budget, --top or --threshold model",
+                         hint="without any, the model's inspection budget is used")
 
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output)  # spill folders and half-written files of killed runs on this output
@@ -100,7 +121,7 @@ def score(
         pending = _in_background(model) if callable(model) else None
         return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
                       budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started,
-                      collector=collector)
+                      collector=collector, threshold=threshold, importing_country=importing_country)
 
 
 def _in_background(fn) -> Future:
@@ -119,7 +140,8 @@ def _in_background(fn) -> Future:
 
 
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
-           say: Progress, chunk_rows: int, started: float, collector: PausedCollector) -> ScoreResult:
+           say: Progress, chunk_rows: int, started: float, collector: PausedCollector, threshold: bool = False,
+           importing_country: str | None = None) -> ScoreResult:
     # Spills live beside the output (same disk as the result) and are removed at the end.
     # Named after the output and this process, so a later run can remove it if this one is killed.
     with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
@@ -130,20 +152,26 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
                                      in_memory_bytes=in_memory)
         # Component imports can be as large as the shipments: spilled, never held whole.
         inputs_valid = load_spilled(inputs, INPUTS, tmp, in_memory_bytes=in_memory)[1].drop("_source", "_line") if inputs else None
-        events_loaded = load_side_tables(None, events)[1]
+        # The model's own events unless --events replaces them (never the shipped table behind its back).
+        events_loaded = load_side_tables(None, events)[1] if events else None
         if pending is not None:
             say("loading model")
             model = pending.result()
         collector.resume(freeze=True)
         detector = model.detector
+        context = _context(detector, events_loaded, importing_country, inputs)
+        rule_budget, context["flag_rule"] = flag_rule(detector, budget=budget, top=top, threshold=threshold)
         rows_rejected = loaded.rejects.height
         rows_scored = loaded.rows_read - rows_rejected
 
         say(f"building features for {rows_scored:,} shipments")
+        rows = valid.drop("_source", "_line")
+        if context["importing_country"]:  # a line stating none is an import of the run's (or the model's) country
+            rows = rows.with_columns(pl.col("importing_country").fill_null(pl.lit(context["importing_country"])))
         spill.features(
-            valid.drop("_source", "_line"),
+            rows,
             inputs=inputs_valid,
-            events=events_loaded.valid,
+            events=None if events_loaded is None else conform_events(events_loaded.valid),
             state=detector.state,
         )
         if spill.rows + rows_rejected != loaded.rows_read:  # the promise of the contract: nothing lost
@@ -151,7 +179,8 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
 
         say("scoring")
         parts, ids = spill.parts(detector)
-        ranking = detector.rank(parts, ids, budget=budget, top=top, explore=explore)
+        ranking = detector.rank(parts, ids, budget=rule_budget, top=top, explore=explore, threshold=threshold)
+        context["above_threshold"] = int((parts["priority"] > detector.threshold).sum())
         del ids
         say(f"explaining {int(ranking['flagged'].sum()):,} flags")
         reasons = spill.explain(detector, parts, ranking)
@@ -161,14 +190,14 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
 
         say(f"writing {output}")
         with atomic_path(output) as tmp_out:
-            spill.write(detector, scores, reasons, tmp_out, fmt)
+            spill.write(detector, scores, reasons, tmp_out, fmt, metadata=_metadata(model, context, inputs, events))
         rejects_file = rejects_path(output)
         if rows_rejected:
             write_rejects(loaded, output)
         else:
             rejects_file.unlink(missing_ok=True)  # an old rejects file would describe another run
 
-    summary = _summary(reasons, scores, detector, rows_scored, budget=budget, top=top)
+    summary = _summary(reasons, scores, detector, rows_scored, context=context, budget=rule_budget, top=top)
     return ScoreResult(
         output=str(output),
         rejects=str(rejects_file) if rows_rejected else None,
@@ -179,11 +208,85 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         rows_rejected=rows_rejected,
         reject_counts=dict(loaded.reject_counts),
         seconds=round(time.perf_counter() - started, 2),
+        flag_rule=context["flag_rule"],
+        above_threshold=context["above_threshold"],
+        events=context["events"],
+        events_digest=context["events_digest"],
+        importing_country=context["importing_country"],
+        inputs_used=bool(inputs),
         **summary,
     )
 
 
-def _summary(reasons: pl.DataFrame, scores: pl.DataFrame, detector, rows: int, *,
+def flag_rule(detector, *, budget: float | None, top: int | None, threshold: bool) -> tuple[float | None, str]:
+    """The budget to flag by (None: ``top`` or the threshold) and the rule in words for the summary."""
+    from models.calibration import DEFAULT_BUDGET
+
+    if top is not None:
+        return None, f"top {top:,}"
+    if budget is not None:
+        return budget, f"budget {budget * 100:g}% (--budget)"
+    if threshold:
+        return None, "the model's threshold (--threshold model)"
+    own = detector.budget
+    if own is not None:
+        return own, f"budget {own * 100:g}% (the model's)"
+    return DEFAULT_BUDGET, f"budget {DEFAULT_BUDGET * 100:g}% (the default; the model has none)"
+
+
+def _context(detector, events_loaded, importing_country: str | None, inputs) -> dict:
+    """Whose tariff events and which importing country the features are built with, and the warnings that go with them."""
+    from features.families.tariff import default_country, events_digest
+
+    state = detector.state
+    own = state.events if state is not None else None
+    notes: list[str] = []
+    if events_loaded is not None:
+        used = conform_events(events_loaded.valid)
+        source = ", ".join(str(f) for f in events_loaded.files)
+        theirs = f"the model's {own.height} (digest {events_digest(own)[:12]})" if own is not None else "none"
+        if own is None or events_digest(used) != events_digest(own):
+            notes.append(
+                f"--events replaces the tariff events the model was trained with ({theirs}) by {used.height} from "
+                f"{source} (digest {events_digest(used)[:12]}): scores will differ from the model's training context; "
+                "leave --events out to score with the model's own events"
+            )
+            events_name = f"--events {source}"
+        else:  # the same measures: the same scores
+            events_name = f"--events {source} (the same as the model's)"
+    else:
+        used = own
+        events_name = "the model's"
+    country = importing_country or detector.params.get("importing_country") or (default_country(used) if used is not None else None)
+    return {
+        "events": events_name,
+        "events_digest": events_digest(used) if used is not None else "",
+        "importing_country": country,
+        "notes": notes,
+        "inputs": bool(inputs),
+    }
+
+
+def _metadata(model, context: dict, inputs, events) -> dict[str, str]:
+    """Key/value metadata of a scored Parquet file: the model and the context it was scored in."""
+    return {
+        "waypoint.model": str(model.name),
+        "waypoint.model_version": str(model.version),
+        "waypoint.flag_rule": context["flag_rule"],
+        "waypoint.events": context["events"],
+        "waypoint.events_digest": context["events_digest"],
+        "waypoint.importing_country": context["importing_country"] or "",
+        # Value-added features differ with and without the transit country's imports.
+        "waypoint.inputs": ("--inputs " + ", ".join(str(p) for p in inputs)) if inputs else "none (the model's reference state alone)",
+    }
+
+
+#: A threshold flagging fewer lines than this share of the file says the file scores lower than
+#: training did; one flagging more than FAR times the budget says it differs from the training span.
+FEW, FAR = 0.001, 5
+
+
+def _summary(reasons: pl.DataFrame, scores: pl.DataFrame, detector, rows: int, *, context: dict,
              budget: float | None, top: int | None) -> dict:
     """Flag counts, top reason codes, the top suspects and warnings, from the small frames."""
     flagged = reasons.height
@@ -192,14 +295,8 @@ def _summary(reasons: pl.DataFrame, scores: pl.DataFrame, detector, rows: int, *
         .filter(pl.col("code").is_not_null() & (pl.col("code") != ""))
         .group_by("code").len().sort(["len", "code"], descending=[True, False]).head(8)
     )
-    warnings = []
-    expected = float(detector.params.get("contamination", 0.0))
-    if budget is None and top is None and expected and rows >= 100 and flagged > 5 * expected * rows:
-        warnings.append(
-            f"{flagged / rows:.0%} of the rows are above the model's threshold, which flagged "
-            f"{expected:.1%} of its training shipments: this file differs from the training span (new events, "
-            "other trade); use --budget to flag what the team can inspect, and consider retraining"
-        )
+    warnings = list(context["notes"])
+    warnings.extend(_threshold_warnings(context["above_threshold"], rows, budget, detector, threshold_rule=budget is None and top is None))
     top_rows = reasons.sort("risk_rank").head(10).select(
         "risk_rank", "shipment_id", "risk_score", "exporter_id", "origin_country", "hs_code", REASONS
     )
@@ -210,6 +307,28 @@ def _summary(reasons: pl.DataFrame, scores: pl.DataFrame, detector, rows: int, *
         "warnings": warnings,
         "top": top_rows.to_dicts(),
     }
+
+
+def _threshold_warnings(above: int, rows: int, budget: float | None, detector, *, threshold_rule: bool) -> list[str]:
+    """What the model's threshold says about this file: under 0.1 % of its lines above it, or over
+    5 times the inspection budget (the model's, or the default, when the run flags by threshold)."""
+    from models.calibration import DEFAULT_BUDGET
+
+    if rows == 0:
+        return []
+    share = above / rows
+    plan = budget if budget is not None else (detector.budget or DEFAULT_BUDGET)
+    trained = float(detector.params.get("contamination", 0.0))
+    said = f"{above:,} of {rows:,} lines ({share:.2%}) are above the model's threshold (it flagged {trained:.2%} of its training lines)"
+    if threshold_rule and share < FEW:
+        return [f"{said}: the threshold flags under {FEW:.1%} of this file, which scores lower than training did; "
+                f"flag by an inspection budget instead (leave out --threshold, or --budget {plan * 100:g}%)"]
+    if share > FAR * plan:
+        then = ("they are all flagged: " if threshold_rule else "")
+        return [f"{said}: {then}more than {FAR} times the inspection budget of {plan:.2%}; this file differs from the "
+                "training span (new tariff events, other trade): flags follow the budget"
+                + (" only without --threshold model" if threshold_rule else "") + ", and consider retraining"]
+    return []
 
 
 #: Row number of a feature row in the spill (the order ``build_chunked`` wrote it in).
@@ -311,7 +430,8 @@ class Spill:
                   **{c: pl.String for c in SUMMARY_COLUMNS}, REASON_CODES: pl.String, REASONS: pl.String}
         return pl.DataFrame(schema=schema)
 
-    def write(self, detector, scores: pl.DataFrame, reasons: pl.DataFrame, path: Path, fmt: str) -> None:
+    def write(self, detector, scores: pl.DataFrame, reasons: pl.DataFrame, path: Path, fmt: str,
+              metadata: dict[str, str] | None = None) -> None:
         """Pass 3: the scored file, sorted by ``risk_rank``, streamed to ``path``.
 
         Rows are taken by rank range, ``chunk_rows`` ranks at a time: each range is the
@@ -348,6 +468,6 @@ class Spill:
         schema = assemble(empty.with_columns(pl.col(ROW).cast(pl.Int64))).schema
         lf = register_io_source(source, schema=schema, explain_name="waypoint scored output")
         if fmt == "parquet":
-            lf.sink_parquet(path)
+            lf.sink_parquet(path, metadata=metadata)
         else:
             lf.sink_csv(path)

@@ -26,6 +26,7 @@ from detector.config import Settings
 from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.read import Loaded, load, load_labels, load_side_tables, write_rejects
+from detector.jobs.context import importing_context
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: Quantiles of the training anomaly scores recorded as metrics.
@@ -76,6 +77,8 @@ def train(
     max_samples: int = 256,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    budget: float = 0.01,
+    importing_country: str | None = None,
     force: bool = False,
 ) -> TrainResult:
     """Train a detector on shipment files, record it in MLflow and register a new version.
@@ -99,6 +102,8 @@ def train(
         raise InputError(f"--contamination must be in (0, 0.5] (got {contamination})", hint="e.g. --contamination 0.01")
     if n_estimators < 1:
         raise InputError(f"--n-estimators must be at least 1 (got {n_estimators})")
+    if not 0 < budget <= 1:
+        raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     say("reading and validating shipments")
     loaded = load(shipments, SHIPMENTS, mapping=Mapping.from_toml(mapping) if mapping else None)
@@ -118,16 +123,18 @@ def train(
         )
     inputs_loaded, events_loaded = load_side_tables(inputs, events)
     inputs_valid = inputs_loaded.valid if inputs_loaded is not None else None
+    # Only the measures of the lines' importing country apply (features.families.tariff).
+    ships, importing = importing_context(loaded.valid, events_loaded.valid, importing_country)
 
     say(f"building features for {loaded.valid.height:,} shipments")
     features = build(
-        loaded.valid.lazy(),
+        ships.lazy(),
         inputs=inputs_valid.lazy() if inputs_valid is not None else None,
         events=events_loaded.valid,
         state=None,
     ).collect(engine="streaming")
     state = fit_state(
-        loaded.valid.lazy(),
+        ships.lazy(),
         inputs_valid.select(INPUTS.names).lazy() if inputs_valid is not None else None,
         events_loaded.valid.select(EVENTS.names),
     )
@@ -135,7 +142,7 @@ def train(
     say(f"fitting {n_estimators} trees")
     directions = {f.name: f.direction for f in REGISTRY}
     usable, unknown = usable_features(features, FEATURE_NAMES)
-    warnings = []
+    warnings = list(importing.warnings)
     if unknown:
         hint = " (give --inputs to measure value added)" if inputs_loaded is None else ""
         warnings.append(f"feature(s) with no known value in the training rows, left out of the model: {', '.join(unknown)}{hint}")
@@ -148,7 +155,10 @@ def train(
         contamination=contamination,
         seed=seed,
         state=state,
+        budget=budget,
     )
+    # What a line stating no importing country is taken as when this model scores it.
+    detector.params["importing_country"] = importing.country
 
     truth, label_warnings = _labels(loaded, features, labels)
     warnings.extend(label_warnings)
@@ -194,6 +204,8 @@ def train(
             "features": list(detector.feature_names),
             "features_left_out": list(unknown),
             "contract_version": detector.contract_version,
+            "budget": budget,
+            "importing_country": importing.country or "",
             "ranker": "trained" if detector.ranker is not None else "none",
         }
         if detector.ranker is not None:
@@ -208,6 +220,7 @@ def train(
             "waypoint.ranker": "trained" if detector.ranker is not None else f"forest alone: {ranker_note}",
             **tracking.dataset_tags("shipments", loaded.files),
             **tracking.dataset_tags("events", events_loaded.files),
+            **importing.tags(),
         }
         if inputs_loaded is not None:
             tags.update(tracking.dataset_tags("inputs", inputs_loaded.files))

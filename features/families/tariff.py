@@ -67,6 +67,16 @@ def applicable(events: pl.DataFrame, country: str | None) -> pl.DataFrame:
     return events.filter(keep)
 
 
+def conform_events(events: pl.DataFrame) -> pl.DataFrame:
+    """An events table with every contract column (optional ones absent from it as null),
+    in contract order: a table saved before a column existed reads as one without it."""
+    from features.schema import EVENTS
+
+    return events.with_columns(
+        pl.lit(None, dtype=t).alias(n) for n, t in EVENTS.schema.items() if n not in events.columns
+    ).select(EVENTS.names)
+
+
 def events_digest(events: pl.DataFrame) -> str:
     """SHA-256 over an events table's content (rows sorted, so row order does not change it)."""
     h = hashlib.sha256()
