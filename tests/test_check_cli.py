@@ -31,8 +31,9 @@ def test_check_summarises_valid_and_rejected_rows_and_exits_0(shipments):
     result = runner.invoke(app, ["check", str(shipments)])
     assert result.exit_code == 0, result.stderr
     # the summary is the command's result: stdout; the warning about rejected rows: stderr
-    assert "rows read: 3" in result.stdout and "valid: 1" in result.stdout and "rejected: 2" in result.stdout
-    assert "non_positive_value" in result.stdout and "duplicate_shipment_id" in result.stdout
+    assert "rows read: 3" in result.stdout and "valid: 2" in result.stdout and "rejected: 1" in result.stdout
+    assert "duplicate_shipment_id" in result.stdout
+    assert "1 row(s) scored with data-quality codes" in result.stdout and "non_positive_value" in result.stdout
     assert "unused source columns: vessel" in result.stdout
     assert "would be rejected" in result.stderr and "would be rejected" not in result.stdout
 
@@ -41,8 +42,10 @@ def test_check_json_prints_machine_readable_summary_on_stdout(shipments):
     result = runner.invoke(app, ["check", str(shipments), "--json"])
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
-    assert (summary["rows_read"], summary["rows_valid"], summary["rows_rejected"]) == (3, 1, 2)
-    assert summary["rejected_by_reason"]["non_positive_value"]["examples"][0]["line"] == 3
+    assert (summary["rows_read"], summary["rows_valid"], summary["rows_rejected"]) == (3, 2, 1)
+    assert summary["rejected_by_reason"]["duplicate_shipment_id"]["examples"][0]["line"] == 4
+    assert summary["dq_by_code"]["non_positive_value"]["rows"] == 1 and summary["rows_with_dq_codes"] == 1
+    assert summary["dq_by_code"]["non_positive_value"]["examples"][0]["line"] == 3
     assert summary["unused_source_columns"] == ["vessel"]
     assert "quantity" in summary["missing_optional"]
 
@@ -101,3 +104,46 @@ def test_check_has_help_for_command_and_options():
     for option in ("--mapping", "--kind", "--json", "--rejects"):
         assert option in result.stdout
     assert "Read, map and validate" in result.stdout
+
+
+def test_check_strict_rejects_what_the_default_scores(shipments):
+    result = runner.invoke(app, ["check", str(shipments), "--strict", "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert (summary["rows_valid"], summary["rows_rejected"]) == (1, 2) and summary["dq_by_code"] == {}
+    assert summary["rejected_by_reason"]["non_positive_value"]["examples"][0]["line"] == 3
+
+
+def test_check_exits_2_when_every_row_is_rejected_and_suggests_the_date_format(tmp_path):
+    path = tmp_path / "dmy.csv"
+    path.write_text(HEADER + "\n" + "".join(f"S{i},2{i}/03/2025,I1,E1,850440,VN,VN,100,1,X\n" for i in range(5)), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 2
+    err = " ".join(result.stderr.split())
+    assert "dmy.csv: all 5 shipments row(s) were rejected (bad_date 5)" in err and "dmy.csv:2" in err
+    assert '[read] date_format = "%d/%m/%Y"' in err
+    assert "rows read: 5" in result.stdout  # the summary is still shown
+
+
+def test_check_suggests_a_semicolon_delimiter_for_a_semicolon_header(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text(HEADER.replace(",", ";") + "\nS1;2025-03-01;I1;E1;850440;VN;VN;100;1;X\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 2
+    assert '[read] delimiter = ";"' in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("share", "code"), [("50%", 0), ("10%", 2), ("0.1", 2), ("1", 2), ("lots", 2)])
+def test_check_max_reject_share_fails_a_bad_extract(shipments, share, code):
+    result = runner.invoke(app, ["check", str(shipments), "--max-reject-share", share])
+    assert result.exit_code == code, result.stderr
+    if code and share in ("10%", "0.1"):
+        assert "1 of 3 shipments rows (33.3%) were rejected, more than --max-reject-share 10.0%" in " ".join(result.stderr.split())
+
+
+def test_check_side_table_kinds_reject_every_defect(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_text("input_id,arrival_date,importer_id,supplier_country,hs_code,declared_value_usd,weight_kg\n"
+                    "I1,2025-01-05,VN-EXP-1,ZZ,720851,5000,900\nI2,2025-01-05,VN-EXP-1,CN,720851,5000,900\n", encoding="utf-8")
+    summary = json.loads(runner.invoke(app, ["check", str(path), "--kind", "inputs", "--json"]).stdout)
+    assert summary["rows_rejected"] == 1 and summary["rejected_by_reason"]["bad_supplier_country"]["rows"] == 1

@@ -65,11 +65,14 @@ def test_mapping_renames_converts_units_codes_and_restores_hs_zeros(tmp_path, fo
     assert first["x_office"] == "DEHAM"
 
 
-def test_mapped_value_that_is_not_a_number_is_still_bad_number(tmp_path, foreign):
+def test_mapped_value_that_is_not_a_number_is_still_bad_value(tmp_path, foreign):
     loaded = load([foreign], SHIPMENTS, mapping=mapping(tmp_path, BASE))
-    rej = loaded.rejects
-    assert rej["reason_codes"].to_list() == ["bad_number", "bad_origin_country"]
-    assert "'abc'" in rej["reasons"][0] and "'ZZZ'" in rej["reasons"][1]
+    assert loaded.rejects.height == 0
+    assert loaded.valid["dq_codes"].to_list() == [None, "bad_value", "bad_origin_country"]
+    notes = loaded.valid["dq_notes"].to_list()
+    assert "'abc'" in notes[1] and "'ZZZ'" in notes[2]
+    rej = load([foreign], SHIPMENTS, mapping=mapping(tmp_path, BASE), strict=True).rejects
+    assert rej["reason_codes"].to_list() == ["bad_value", "bad_origin_country"]
     assert rej["value_eur"][0] == "abc" and "ref" in rej.columns  # the source row as read
 
 
@@ -85,7 +88,7 @@ def test_constants_fill_a_column_the_source_lacks(tmp_path, foreign):
 
 def test_extra_numeric_columns_are_kept_with_x_prefix(tmp_path, foreign):
     loaded = load([foreign], SHIPMENTS, mapping=mapping(tmp_path, BASE + 'numeric = ["mass_t"]\n'))
-    assert loaded.valid["x_mass_t"].to_list() == [2.5]
+    assert loaded.valid["x_mass_t"].to_list() == [2.5, 1.0, 1.0]
     assert extra_name("Gross Mass kg") == "x_gross_mass_kg"
 
 
@@ -93,7 +96,7 @@ def test_hs_digits_pad_integer_codes_from_parquet(tmp_path, foreign):
     pq = tmp_path / "f.parquet"
     pl.read_csv(foreign, infer_schema=False).with_columns(pl.col("tariff").cast(pl.Int64)).write_parquet(pq)
     loaded = load([pq], SHIPMENTS, mapping=mapping(tmp_path, BASE))
-    assert loaded.valid["hs_code"].to_list() == ["09011100"]
+    assert loaded.valid["hs_code"].to_list() == ["09011100", "61091000", "61091000"]
 
 
 def test_source_column_absent_from_the_file_is_a_mapping_error(tmp_path, foreign):
@@ -112,6 +115,17 @@ def test_source_column_absent_from_the_file_is_a_mapping_error(tmp_path, foreign
         ("[hs]\ndigits = 4", "digits"),
         ("[columns]\nshipment_id = 3", "shipment_id"),
         ("[extra]\nnumeric = 'x'", "list of column names"),
+        ("[extra]\nnumerics = ['x']", "[extra] unknown key(s) numerics"),
+        ("[mapping]\nnmae = 'x'", "[mapping] unknown key(s) nmae"),
+        ("[hs]\ndigit = 8", "[hs] unknown key(s) digit"),
+        ("[countries]\nalpha2 = []", "[countries] unknown key(s) alpha2"),
+        ("[read]\nseparator = ';'", "[read] unknown key(s) separator"),
+        ("[read]\ndelimiter = ';;'", "[read] delimiter must be one character"),
+        ("[read]\ndecimal_comma = 'yes'", "[read] decimal_comma must be true or false"),
+        ("[read]\ndate_format = '%Y-%m'", "[read] date_format must be a strftime format"),
+        ("[read]\nencoding = 'klingon'", "[read] encoding 'klingon' is not a known"),
+        ("[multiply]\ndeclared_value_usd = 'tonnes'", "is a unit of weight, and declared_value_usd is not a weight"),
+        ("[multiply]\nquantity = 'kg'", "is a unit of weight, and quantity is not a weight"),
     ],
 )
 def test_malformed_mapping_is_a_mapping_error_naming_the_file(tmp_path, text, needle):
@@ -158,4 +172,83 @@ def test_hs_digits_restores_only_one_lost_zero(tmp_path, foreign):
     text = foreign.read_text(encoding="utf-8").replace("9011100", "12")
     foreign.write_text(text, encoding="utf-8")
     loaded = load([foreign], SHIPMENTS, mapping=mapping(tmp_path, BASE))
-    assert "bad_hs_code" in loaded.rejects["reason_codes"][0]
+    assert loaded.valid["hs_code"][0] == "12" and loaded.valid["dq_codes"][0] == "short_hs_code"
+
+
+def test_mapping_key_outside_the_contract_is_refused_in_every_column_section(tmp_path, foreign):
+    for section, line in (("columns", 'weight_lbs = "mass_t"'), ("multiply", "weight_lbs = 2")):
+        text = BASE.replace(f"[{section}]\n", f"[{section}]\n{line}\n")
+        with pytest.raises(MappingError, match=rf"\[{section}\] 'weight_lbs' is not a column of shipments"):
+            load([foreign], SHIPMENTS, mapping=mapping(tmp_path, text))
+
+
+# -- [read]: how the file is written -----------------------------------------------------
+
+EURO = """
+[read]
+delimiter = ";"
+decimal_comma = true
+date_format = "%d/%m/%Y"
+"""
+
+
+def _euro_file(path: Path, encoding: str = "utf-8") -> Path:
+    path.write_bytes(
+        ("shipment_id;arrival_date;importer_id;exporter_id;hs_code;origin_country;export_country;declared_value_usd;weight_kg;goods_description\n"
+         "A1;29/03/2024;Müller GmbH;S1;850440;VN;VN;1.234,56;2,5;Café\n"
+         "A2;01/04/2024;B1;S2;850440;VN;VN;10;1;Crème\n").encode(encoding))
+    return path
+
+
+def test_read_options_semicolon_decimal_comma_and_day_first_dates(tmp_path):
+    loaded = load([_euro_file(tmp_path / "e.csv")], SHIPMENTS, mapping=mapping(tmp_path, EURO))
+    assert loaded.rejects.height == 0 and loaded.dq_counts == {}
+    first = loaded.valid.row(0, named=True)
+    assert first["declared_value_usd"] == 1234.56 and first["weight_kg"] == 2.5
+    assert str(first["arrival_date"]) == "2024-03-29" and first["importer_id"] == "Müller GmbH"
+
+
+def test_read_option_delimiter_alone_splits_the_fields(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("shipment_id;arrival_date;importer_id;exporter_id;hs_code;origin_country;export_country;declared_value_usd;weight_kg\n"
+                    "A1;2024-03-29;B1;S1;850440;VN;VN;1234.5;2\n", encoding="utf-8")
+    loaded = load([path], SHIPMENTS, mapping=mapping(tmp_path, '[read]\ndelimiter = ";"\n'))
+    assert loaded.valid["declared_value_usd"].to_list() == [1234.5]
+
+
+def test_read_option_date_format_alone_parses_day_first_dates(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("shipment_id,arrival_date,importer_id,exporter_id,hs_code,origin_country,export_country,declared_value_usd,weight_kg\n"
+                    "A1,29/03/2024,B1,S1,850440,VN,VN,10,2\nA2,2024-03-29,B1,S1,850440,VN,VN,10,2\n", encoding="utf-8")
+    loaded = load([path], SHIPMENTS, mapping=mapping(tmp_path, '[read]\ndate_format = "%d/%m/%Y"\n'))
+    assert [str(d) for d in loaded.valid["arrival_date"]] == ["2024-03-29"]
+    assert loaded.rejects["reason_codes"].to_list() == ["bad_date"] and "%d/%m/%Y" in loaded.rejects["reasons"][0]
+
+
+def test_read_option_encoding_reads_latin_1_text(tmp_path):
+    path = _euro_file(tmp_path / "l.csv", encoding="latin-1")
+    loaded = load([path], SHIPMENTS, mapping=mapping(tmp_path, EURO + 'encoding = "latin-1"\n'))
+    assert loaded.valid["importer_id"][0] == "Müller GmbH" and loaded.valid["goods_description"].to_list() == ["Café", "Crème"]
+    assert loaded.dq_counts == {} and loaded.valid["_line"].to_list() == [2, 3]
+    # without the option the same bytes are not UTF-8: kept with replacement characters, and coded
+    plain = load([path], SHIPMENTS, mapping=mapping(tmp_path, EURO))
+    assert plain.valid["importer_id"][0] == "M\ufffdller GmbH" and plain.dq_counts == {"bad_encoding": 2}
+
+
+def test_decimal_comma_reaches_extra_numeric_columns(tmp_path):
+    path = _euro_file(tmp_path / "e.csv")
+    text = EURO + '[extra]\nnumeric = ["weight_kg"]\n'
+    loaded = load([path], SHIPMENTS, mapping=mapping(tmp_path, text))
+    assert loaded.valid["x_weight_kg"].to_list() == [2.5, 1.0]
+
+
+def test_mapping_errors_keep_their_section_names_on_the_terminal(tmp_path, foreign):
+    from typer.testing import CliRunner
+
+    from detector.cli.main import app
+
+    path = tmp_path / "m.toml"
+    path.write_text("[multiply]\ndeclared_value_usd = 'tonnes'\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(foreign), "--mapping", str(path)])
+    assert result.exit_code == 2
+    assert "[multiply] declared_value_usd" in " ".join(result.stderr.split())

@@ -31,27 +31,46 @@ def good(tmp_path: Path) -> Path:
 
 def test_valid_file_has_exactly_the_contract_columns_plus_source_and_line(good):
     loaded = load([good], SHIPMENTS)
-    assert loaded.valid.columns == [*SHIPMENTS.names, "_source", "_line"]
+    assert loaded.valid.columns == [*SHIPMENTS.names, "dq_codes", "dq_notes", "_source", "_line"]
     assert loaded.valid.select(SHIPMENTS.names).schema == SHIPMENTS.schema
     assert loaded.valid["_line"].to_list() == [2, 3, 4]
     assert loaded.valid["_source"][0] == str(good)
     assert loaded.rows_read == 3 and loaded.rejects.height == 0 and loaded.reject_counts == {}
 
 
-def test_thousand_rows_with_five_broken_give_995_valid_and_5_rejects(tmp_path):
-    broken = {10: {"arrival_date": "2025-02-30"}, 200: {"weight_kg": "0"}, 350: {"hs_code": "85"}, 600: {"origin_country": "QQ"}, 999: {"declared_value_usd": "n/a"}}
-    lines = [row(i, **broken.get(i, {})) for i in range(1000)]
-    loaded = load([write(tmp_path / "s.csv", HEADER, *lines)], SHIPMENTS)
+BROKEN = {10: {"arrival_date": "2025-02-30"}, 200: {"weight_kg": "0"}, 350: {"hs_code": "85"}, 600: {"origin_country": "QQ"},
+          999: {"declared_value_usd": "n/a"}}
+
+
+def test_strict_read_of_thousand_rows_with_five_broken_gives_995_valid_and_5_rejects(tmp_path):
+    lines = [row(i, **BROKEN.get(i, {})) for i in range(1000)]
+    loaded = load([write(tmp_path / "s.csv", HEADER, *lines)], SHIPMENTS, strict=True)
     assert (loaded.valid.height, loaded.rejects.height) == (995, 5)
     assert loaded.rows_read == loaded.valid.height + loaded.rejects.height == 1000
     assert loaded.rejects["_line"].to_list() == [12, 202, 352, 602, 1001]
-    assert loaded.rejects["reason_codes"].to_list() == ["bad_date", "non_positive_weight", "bad_hs_code", "bad_origin_country", "bad_number"]
+    assert loaded.rejects["reason_codes"].to_list() == ["bad_date", "non_positive_weight", "short_hs_code", "bad_origin_country", "bad_value"]
     assert "declared_value_usd" in loaded.rejects["reasons"][4] and "'n/a'" in loaded.rejects["reasons"][4]
-    assert loaded.reject_counts == {"bad_date": 1, "non_positive_weight": 1, "bad_hs_code": 1, "bad_origin_country": 1, "bad_number": 1}
+    assert loaded.reject_counts == {"bad_date": 1, "non_positive_weight": 1, "short_hs_code": 1, "bad_origin_country": 1, "bad_value": 1}
+    assert loaded.dq_counts == {} and loaded.valid["dq_codes"].null_count() == 995
+
+
+def test_default_read_rejects_only_the_undated_row_and_scores_the_others_with_codes(tmp_path):
+    lines = [row(i, **BROKEN.get(i, {})) for i in range(1000)]
+    loaded = load([write(tmp_path / "s.csv", HEADER, *lines)], SHIPMENTS)
+    assert (loaded.valid.height, loaded.rejects.height) == (999, 1)
+    assert loaded.rejects["reason_codes"].to_list() == ["bad_date"] and loaded.rejects["_line"].to_list() == [12]
+    assert loaded.dq_counts == {"bad_origin_country": 1, "bad_value": 1, "non_positive_weight": 1, "short_hs_code": 1}
+    assert loaded.dq_rows == 4
+    flagged = loaded.valid.filter(pl.col("dq_codes").is_not_null())
+    assert flagged["_line"].to_list() == [202, 352, 602, 1001]
+    assert flagged["dq_codes"].to_list() == ["non_positive_weight", "short_hs_code", "bad_origin_country", "bad_value"]
+    assert "'n/a'" in flagged["dq_notes"][3] and "read as unknown" in flagged["dq_notes"][3]
+    assert loaded.dq_examples["short_hs_code"] == [{"file": str(tmp_path / "s.csv"), "line": 352, "note": loaded.dq_examples["short_hs_code"][0]["note"]}]
+    assert flagged["hs_code"][1] == "85" and flagged["origin_country"][2] is None and flagged["weight_kg"][0] is None
 
 
 def test_rejects_keep_the_row_as_read(tmp_path):
-    loaded = load([write(tmp_path / "s.csv", HEADER, row(1, hs_code="8504.4", origin_country="vn"))], SHIPMENTS)
+    loaded = load([write(tmp_path / "s.csv", HEADER, row(1, hs_code="8504.4", origin_country="vn"))], SHIPMENTS, strict=True)
     rej = loaded.rejects
     assert rej.columns == [*HEADER.split(","), "_source", "_line", "reason_codes", "reasons"]
     assert rej["hs_code"][0] == "8504.4" and rej["origin_country"][0] == "vn"
@@ -124,24 +143,32 @@ def test_parquet_input_with_native_types(tmp_path):
             "weight_kg": [1, 2],
         }
     ).write_parquet(path)
-    loaded = load([path], SHIPMENTS)
+    loaded = load([path], SHIPMENTS, strict=True)
     assert loaded.valid["hs_code"].to_list() == ["61091000"]
     assert loaded.rejects["reason_codes"].to_list() == ["non_positive_value"]
     assert loaded.rejects["hs_code"].to_list() == ["8504400"]  # as read
     assert loaded.rejects["_line"].to_list() == [2]
 
 
-def test_undecodable_bytes_are_rejected_as_bad_encoding(tmp_path):
+def test_undecodable_bytes_in_free_text_are_kept_and_scored_in_the_key_rejected(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes((HEADER + ",goods_description\n" + row(1) + ",ok\n" + row(2) + ",caf\xe9\n"
+                      + row(3).replace("S3", "S\xe93") + ",ok\n").encode("latin-1"))
+    for loaded, valid in ((load([path], SHIPMENTS), None), load_spilled([path], SHIPMENTS, tmp_path)):
+        # the spilled reader (files larger than memory) applies the same checks
+        valid = loaded.valid if valid is None else valid.collect()
+        assert valid["shipment_id"].to_list() == ["S1", "S2"]
+        assert valid["goods_description"][1] == "caf\ufffd" and valid["dq_codes"].to_list() == [None, "bad_encoding"]
+        assert "goods_description" in valid["dq_notes"][1]
+        assert loaded.rejects["reason_codes"].to_list() == ["bad_encoding"] and "shipment_id" in loaded.rejects["reasons"][0]
+        assert loaded.dq_counts == {"bad_encoding": 1}
+
+
+def test_strict_read_rejects_undecodable_bytes_anywhere(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes((HEADER + ",goods_description\n" + row(1) + ",ok\n" + row(2) + ",caf\xe9\n").encode("latin-1"))
-    loaded = load([path], SHIPMENTS)
-    assert loaded.valid["shipment_id"].to_list() == ["S1"]
-    assert loaded.rejects["reason_codes"].to_list() == ["bad_encoding"]
-    assert "goods_description" in loaded.rejects["reasons"][0]
-    # the spilled reader (files larger than memory) applies the same checks
-    spilled, valid = load_spilled([path], SHIPMENTS, tmp_path)
-    assert valid.collect()["shipment_id"].to_list() == ["S1"]
-    assert spilled.rejects["reason_codes"].to_list() == ["bad_encoding"]
+    loaded = load([path], SHIPMENTS, strict=True)
+    assert loaded.valid["shipment_id"].to_list() == ["S1"] and loaded.rejects["reason_codes"].to_list() == ["bad_encoding"]
 
 
 def test_header_only_file_is_an_input_error_for_the_spilled_reader_too(tmp_path):
@@ -157,7 +184,7 @@ def test_row_with_more_fields_than_the_header_is_ragged(tmp_path):
 
 def test_row_with_fewer_fields_misses_its_trailing_values(tmp_path):
     loaded = load([write(tmp_path / "s.csv", HEADER, row(1), "S2,2025-03-01,IMP1,EXP1,850440,VN,VN,1000")], SHIPMENTS)
-    assert loaded.rejects["reason_codes"].to_list() == ["missing_weight_kg"]
+    assert loaded.valid["dq_codes"].to_list() == [None, "missing_weight_kg"]
 
 
 def test_extra_columns_are_reported_and_not_kept(tmp_path):
@@ -188,13 +215,13 @@ def test_rejects_path_sits_beside_the_output():
 def test_write_rejects_is_spreadsheet_safe_and_written_even_when_empty(tmp_path, good):
     empty = write_rejects(load([good], SHIPMENTS), tmp_path / "out.csv")
     assert empty == tmp_path / "out.rejects.csv" and pl.read_csv(empty).height == 0
-    loaded = load([write(tmp_path / "s.csv", HEADER, row(1, importer_id="=HYPERLINK(1)", weight_kg="-1"))], SHIPMENTS)
+    loaded = load([write(tmp_path / "s.csv", HEADER, row(1, importer_id="=HYPERLINK(1)", arrival_date="x"))], SHIPMENTS)
     written = write_rejects(loaded, tmp_path / "out.parquet")
     assert written == tmp_path / "out.rejects.csv"
     assert pl.read_csv(written, infer_schema=False)["importer_id"][0] == "'=HYPERLINK(1)"
 
 
 def test_blank_lines_are_skipped_and_line_numbers_stay_right(tmp_path):
-    loaded = load([write(tmp_path / "s.csv", HEADER, row(1), "", row(2, weight_kg="-1"), "")], SHIPMENTS)
+    loaded = load([write(tmp_path / "s.csv", HEADER, row(1), "", row(2, arrival_date="-1"), "")], SHIPMENTS)
     assert loaded.valid["_line"].to_list() == [2]
     assert loaded.rejects["_line"].to_list() == [4] and loaded.rows_read == 2

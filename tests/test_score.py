@@ -66,13 +66,17 @@ def test_score_sends_broken_rows_to_rejects_and_loses_nothing(small_world, train
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == rows_in_file
-    assert summary["rows_rejected"] == 5
+    # only the lines that cannot be keyed or placed in time are rejected; the others are scored with codes
+    assert summary["rows_rejected"] == 2
     assert summary["rows_scored"] + summary["rows_rejected"] == summary["rows_read"]
-    assert pl.read_parquet(out).height == rows_in_file - 5
+    scored = pl.read_parquet(out)
+    assert scored.height == rows_in_file - 2
+    assert summary["dq_counts"] == {"bad_hs_code": 1, "bad_origin_country": 1, "non_positive_value": 1}
+    assert sorted(scored["dq_codes"].drop_nulls().to_list()) == ["bad_hs_code", "bad_origin_country", "non_positive_value"]
     rejects = pl.read_csv(rejects_path(out), infer_schema=False)
-    assert rejects.height == 5
+    assert rejects.height == 2
     codes = ",".join(rejects["reason_codes"].to_list())
-    for code in ("bad_date", "non_positive_value", "bad_hs_code", "bad_origin_country", "duplicate_shipment_id"):
+    for code in ("bad_date", "duplicate_shipment_id"):
         assert code in codes
     assert rejects["_line"].is_not_null().all()
 

@@ -23,13 +23,15 @@ def check(
     kind: TableKind = typer.Option(TableKind.shipments, "--kind", "-k", help="Which contract table the files hold."),
     json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     rejects: Path | None = typer.Option(None, "--rejects", help="Also write the rejected rows (with line and reason) to this CSV/Parquet file."),
+    strict: bool = typer.Option(False, "--strict", help="Reject every line that breaks a rule, instead of scoring it with data-quality codes."),
+    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Exit 2 when more than this share of the rows is rejected, e.g. 5%."),
 ) -> None:
-    """Read, map and validate files; report columns found, rows valid and rows rejected by reason.
+    """Read, map and validate files; report columns found, rows valid, rows rejected and rows scored with data-quality codes.
 
-    Exit 2 when a required column is missing or a file cannot be read; exit 0 otherwise, even with rejected rows (the summary says how many and why).
+    Exit 2 when a required column is missing, a file cannot be read, every row is rejected or more than --max-reject-share of them; exit 0 otherwise (the summary says how many rows are rejected and why).
     """
     from detector.io.mapping import Mapping
-    from detector.io.read import load
+    from detector.io.read import check_rejects, load, parse_share
     from detector.io.write import write_table
     from features.schema import TABLES
 
@@ -38,8 +40,9 @@ def check(
 
         check_output(rejects, [*files, mapping], option="--rejects")
     table = TABLES[kind.value]
+    share = parse_share(max_reject_share)
     mapped = Mapping.from_toml(mapping) if mapping else None
-    loaded = load(files, table, mapping=mapped)
+    loaded = load(files, table, mapping=mapped, strict=strict)
     summary = loaded.summary(examples=3)
     if rejects is not None:
         summary["rejects_file"] = str(write_table(loaded.rejects, rejects))
@@ -47,6 +50,7 @@ def check(
         typer.echo(json_lib.dumps(summary, indent=2, default=str))
     else:
         _render(summary, table, mapped)
+    check_rejects(loaded, share, what="would be scored")
 
 
 def _source_of(name: str, mapping) -> str:
@@ -101,4 +105,16 @@ def _render(summary: dict, table, mapping=None) -> None:
             highlight=False,
         )
     else:
-        out.print("[green]all rows are valid[/]")
+        out.print("[green]no row is rejected[/]")
+    if summary.get("dq_by_code"):
+        dq = RichTable(title=f"{summary['rows_with_dq_codes']:,} row(s) scored with data-quality codes (3 examples each)",
+                       title_justify="left")
+        dq.add_column("code")
+        dq.add_column("rows", justify="right")
+        dq.add_column("examples (file:line note)")
+        for code, info in summary["dq_by_code"].items():
+            ex = "\n".join(safe(f"{e['file']}:{e['line']} {e['note']}") for e in info["examples"])
+            dq.add_row(safe(code), f"{info['rows']:,}", ex)
+        out.print(dq)
+    for hint in summary.get("hints", []):
+        err_console.print(f"[dim]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)

@@ -16,12 +16,18 @@ A mapping is a small TOML file (documented in ``docs/mappings.md``)::
     [extra]
     categorical = ["Customs Office"]   # kept as x_customs_office
     numeric = ["Gross Mass"]
+    [read]                    # how the file is written (all optional)
+    delimiter = ";"           # default ","
+    decimal_comma = true      # 1.234,56 = 1234.56 in number columns
+    date_format = "%d/%m/%Y"  # strftime, default "%Y-%m-%d"
+    encoding = "latin-1"      # any Python codec name, default "utf-8"
 
 The mapping is applied lazily, as Polars expressions over the columns as read, before
 validation; the rejects file still shows the source row as read.
 """
 from __future__ import annotations
 
+import codecs
 import re
 import tomllib
 from collections.abc import Callable
@@ -44,8 +50,35 @@ UNITS: dict[str, float] = {
     "lb": 0.45359237,
     "lbs": 0.45359237,
 }
-_SECTIONS = {"mapping", "columns", "countries", "multiply", "hs", "constants", "extra"}
+#: Contract columns a named unit may convert: weights (named units are units of mass).
+_WEIGHT_COLUMNS = frozenset({"weight_kg"})
+_SECTIONS = {"mapping", "columns", "countries", "multiply", "hs", "constants", "extra", "read"}
+#: The keys each fixed section takes (``[columns]``, ``[multiply]`` and ``[constants]``
+#: take contract column names, checked against the table).
+_KEYS = {
+    "mapping": {"name"},
+    "countries": {"alpha3"},
+    "hs": {"digits"},
+    "extra": {"categorical", "numeric"},
+    "read": {"delimiter", "decimal_comma", "date_format", "encoding"},
+}
 _NUMERIC = (Kind.POSITIVE, Kind.NON_NEGATIVE, Kind.NUMBER)
+#: A date format must name a year, a month and a day.
+_DATE_PARTS = (("%Y", "%y"), ("%m", "%b", "%B"), ("%d", "%e"))
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a CSV file is written (the ``[read]`` section); the defaults are the contract's."""
+
+    delimiter: str = ","
+    decimal_comma: bool = False
+    date_format: str = "%Y-%m-%d"
+    encoding: str = "utf-8"  # a Python codec name, normalised
+
+    @property
+    def utf8(self) -> bool:
+        return self.encoding == "utf-8"
 
 
 def extra_name(source: str) -> str:
@@ -75,6 +108,7 @@ class Mapping:
     constants: dict[str, str] = field(default_factory=dict)
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
+    read: ReadOptions = field(default_factory=ReadOptions)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Mapping:
@@ -101,6 +135,10 @@ class Mapping:
         for section in _SECTIONS:
             if section in data and not isinstance(data[section], dict):
                 raise fail(f"[{section}] must be a table")
+        for section, keys in _KEYS.items():
+            bad_keys = sorted(set(data.get(section, {})) - keys)
+            if bad_keys:
+                raise fail(f"[{section}] unknown key(s) {', '.join(bad_keys)}; expected {', '.join(sorted(keys))}")
 
         def strings(section: str, key: str) -> tuple[str, ...]:
             value = data.get(section, {}).get(key, [])
@@ -112,21 +150,19 @@ class Mapping:
         for contract, src in columns.items():
             if not isinstance(src, str) or not src:
                 raise fail(f"[columns] {contract} must be the name of a source column (a string)")
-        bad_keys = sorted(set(data.get("countries", {})) - {"alpha3"})
-        if bad_keys:
-            raise fail(f"[countries] unknown key(s) {', '.join(bad_keys)}; expected alpha3")
         multiply: dict[str, float] = {}
         for contract, factor in data.get("multiply", {}).items():
             if isinstance(factor, str):
                 if factor.lower() not in UNITS:
                     raise fail(f"[multiply] {contract}: unknown unit {factor!r}; known: {', '.join(UNITS)} or a number")
+                if contract not in _WEIGHT_COLUMNS:
+                    raise fail(f"[multiply] {contract}: {factor!r} is a unit of weight, and {contract} is not a weight; "
+                               "give a number (a currency rate, say)")
                 factor = UNITS[factor.lower()]
             if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
                 raise fail(f"[multiply] {contract} must be a positive number or a unit name, not {factor!r}")
             multiply[contract] = float(factor)
         hs = data.get("hs", {})
-        if set(hs) - {"digits"}:
-            raise fail(f"[hs] unknown key(s) {', '.join(sorted(set(hs) - {'digits'}))}; expected digits")
         digits = hs.get("digits")
         if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 6 <= digits <= 10):
             raise fail(f"[hs] digits must be a whole number from 6 to 10, not {digits!r}")
@@ -138,9 +174,7 @@ class Mapping:
         both = sorted(set(constants) & set(columns))
         if both:
             raise fail(f"{', '.join(both)} set both in [columns] and [constants]")
-        bad_extra = sorted(set(data.get("extra", {})) - {"categorical", "numeric"})
-        if bad_extra:
-            raise fail(f"[extra] unknown key(s) {', '.join(bad_extra)}; expected categorical, numeric")
+        read = _read_options(data.get("read", {}), fail)
         name = data.get("mapping", {}).get("name", "")
         return cls(
             source=source,
@@ -152,6 +186,7 @@ class Mapping:
             constants=constants,
             extra_categorical=strings("extra", "categorical"),
             extra_numeric=strings("extra", "numeric"),
+            read=read,
         )
 
     def _check_against(self, table: Table) -> None:
@@ -205,10 +240,14 @@ class Mapping:
         for src in self.extra_numeric:
             used.add(src)
             e = col(src) if schema[src].is_numeric() else col(src).cast(pl.String).str.strip_chars()
+            if self.read.decimal_comma and not schema[src].is_numeric():
+                e = decimal_comma(e)
             extras[extra_name(src)] = e.cast(pl.Float64, strict=False)
         return Mapped(out, extras, used)
 
     def _convert(self, kind: Kind, contract: str, e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+        if self.read.decimal_comma and kind in _NUMERIC and not dtype.is_numeric():
+            e = decimal_comma(e)
         if contract in self.alpha3:
             u = e.cast(pl.String).str.strip_chars().str.to_uppercase()
             # Alpha-2 values and unknown codes pass through; validation rejects the unknown.
@@ -228,3 +267,36 @@ class Mapping:
             short = text.str.contains(r"^\d+$") & (text.str.len_bytes() == self.hs_digits - 1)
             e = pl.when(short).then(pl.lit("0") + text).otherwise(text)
         return e
+
+
+def decimal_comma(e: pl.Expr) -> pl.Expr:
+    """Number text written with a decimal comma (``1.234,56``, ``1 234,56``) as the
+    contract writes it (``1234.56``): grouping dots and spaces go, the comma is the point."""
+    text = e.cast(pl.String).str.strip_chars()
+    for sep in (".", " ", "\u00a0", "\u202f"):  # grouping: dot, space, no-break and narrow no-break space
+        text = text.str.replace_all(sep, "", literal=True)
+    return text.str.replace(",", ".", literal=True)
+
+
+def _read_options(section: dict, fail) -> ReadOptions:
+    """The ``[read]`` section, checked: one-character delimiter, a boolean, a date format
+    naming year, month and day, a codec Python knows."""
+    opts = ReadOptions()
+    delimiter = section.get("delimiter", opts.delimiter)
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise fail(f"[read] delimiter must be one character (\",\", \";\", \"\\t\", \"|\"), not {delimiter!r}")
+    comma = section.get("decimal_comma", opts.decimal_comma)
+    if not isinstance(comma, bool):
+        raise fail(f"[read] decimal_comma must be true or false, not {comma!r}")
+    date_format = section.get("date_format", opts.date_format)
+    if not isinstance(date_format, str) or not all(any(p in date_format for p in parts) for parts in _DATE_PARTS):
+        raise fail(f"[read] date_format must be a strftime format with a year, a month and a day (\"%d/%m/%Y\"), not {date_format!r}")
+    encoding = section.get("encoding", opts.encoding)
+    try:
+        name = codecs.lookup(encoding).name if isinstance(encoding, str) else None
+    except LookupError:
+        name = None
+    if name is None:
+        raise fail(f"[read] encoding {encoding!r} is not a known text encoding (\"utf-8\", \"latin-1\", \"cp1252\")")
+    return ReadOptions(delimiter=delimiter, decimal_comma=comma, date_format=date_format,
+                       encoding="utf-8" if name in ("utf-8", "utf-8-sig") else name)
