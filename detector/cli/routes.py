@@ -86,10 +86,11 @@ def _render(summary: dict) -> None:
     )
     out.print(f"sources: {safe(src)}", highlight=False)
     table = Table(title="routes by estimated excess value (a, b, c: the criteria; flag: all three)", title_justify="left")
+    with_lines = "shipments" in summary["read"]
     for name, just in (("#", "right"), ("route", "left"), ("event", "left"), ("a", "center"), ("b", "center"), ("c", "center"),
-                       ("flag", "center"), ("T->D", "right"), ("cover", "right"), ("excess USD", "right"), ("lines", "right"),
-                       ("top exporter", "left")):
-        table.add_column(name, justify=just, no_wrap=name in ("route", "event", "top exporter"))
+                       ("flag", "center"), ("T->D", "right"), ("cover", "right"), ("excess", "right"),
+                       *((("lines", "right"), ("top exporter", "left")) if with_lines else ())):
+        table.add_column(name, justify=just, no_wrap=name in ("route", "event"))
     yes = lambda v: "yes" if v else "[dim]no[/]"  # noqa: E731
     for r in summary["routes"]:
         c = r["c_imports_cover_exports"] or r["c_rise_covers_rise"]
@@ -98,7 +99,7 @@ def _render(summary: dict) -> None:
         table.add_row(
             f"{r['rank']}", safe(r["route"]), safe(r["event_date"]), yes(r["a_origin_share_falls_transit_rises"]),
             yes(r["b_transit_imports_rise"]), yes(c), "[bold red]FLAG[/]" if r["flagged"] else "", growth, _pct(r["cover"]),
-            _money(r["excess_usd"]), f"{r['lines']:,}", safe(top_exp),
+            _money(r["excess_usd"]), *((f"{r['lines']:,}", safe(top_exp)) if with_lines else ()),
         )
     out.print(table)
     if summary["routes"]:
