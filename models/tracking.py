@@ -1,12 +1,18 @@
 """MLflow tracking and registry: where trained detectors are recorded, versioned and found.
 
-With ``models.mlflow_model`` this is the only module importing ``mlflow``, so nothing
-else pays its import cost (1-3 s). The embedded store is SQLite at
+With ``models.mlflow_model`` this is the only module importing ``mlflow``, and it does so
+only inside the functions that need MLflow's client (training, promotion, downloads from
+a remote store): importing mlflow costs 1-3 s. The embedded store is SQLite at
 ``$WAYPOINT_HOME/mlflow.db`` with artifacts in ``$WAYPOINT_HOME/mlartifacts`` (absolute
 URIs, so nothing lands relative to the working directory); ``MLFLOW_TRACKING_URI``
 replaces it. A fresh SQLite store runs its migrations on first use and concurrent
 first uses break each other (``duplicate column name``), so opening the embedded store
 takes an exclusive file lock.
+
+Reads (listing versions, resolving a reference, a run's parameters, tags and metrics)
+of the embedded store go straight to its SQLite tables (``models.registry_sqlite``),
+read-only and without MLflow; any other tracking URI, or a file that reader does not
+recognise, is read through MLflow's client. Both give the same answers (tested).
 
 Model versions are registered under one name (default ``waypoint``); the alias
 ``champion`` is set only while the model has none (its first version). Later versions are promoted on purpose
@@ -15,30 +21,48 @@ Model versions are registered under one name (default ``waypoint``); the alias
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-# Telemetry is on by default in mlflow; it must be off before the import. Its INFO
-# logs (table creation, migrations) are noise in a CLI that prints its own summary.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+from models.artifact import ArtifactError
+from models.errors import ModelError
+from models.registry_sqlite import RunRow, SqliteRegistry, Unreadable, VersionRow
 
-import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
-from models.artifact import ArtifactError  # noqa: E402
-from models.errors import ModelError  # noqa: E402
+
+def _mlflow():
+    """Import mlflow (once) with telemetry off and its INFO logs quiet; returns the module.
+
+    Telemetry is on by default in mlflow and must be off before the import. Its INFO logs
+    (table creation, migrations) are noise in a CLI that prints its own summary. Both are
+    defaults: a user who set them keeps their choice.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    import mlflow
+
+    return mlflow
+
+
+def _mlflow_error() -> type[Exception]:
+    _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException
+
 
 CHAMPION = "champion"
 #: The code file MLflow stores with each model ("model from code": nothing pickled).
@@ -46,7 +70,19 @@ MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 #: Where the saved detector directory lives inside a logged pyfunc model.
 DETECTOR_ARTIFACT = "detector"
 #: Distributions we record as requirements of a logged model (explicit: inference costs ~3.6 s).
-_REQUIREMENTS = ("mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "skops", "numba")
+#: waypoint itself is one: the logged model's code imports it.
+_REQUIREMENTS = ("waypoint", "mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "skops", "numba")
+#: Prefix of the run tags naming each input file of a training run and its SHA-256.
+INPUT_TAG = "waypoint.input."
+#: MLflow keeps a dataset digest of at most 36 characters: the SHA-256's first 32 hex
+#: digits (128 bits) are the dataset's digest, the whole one is an input tag beside it.
+_DATASET_DIGEST = 32
+#: What each role of input file is to MLflow's datasets panel (the ``mlflow.data.context`` tag).
+_DATASET_CONTEXT = {"shipments": "training", "labels": "labels"}
+#: Prefix of the metrics ``waypoint evaluate --log`` records on a model's run.
+EVAL_PREFIX = "eval_"
+
+T = TypeVar("T")
 
 
 class TrackingError(ModelError):
@@ -85,8 +121,19 @@ class Store:
             cmd += f" --default-artifact-root {self.artifact_root.as_uri()}"
         return cmd
 
+    def sqlite(self) -> SqliteRegistry | None:
+        """The direct reader of this store's tables: only for waypoint's own embedded SQLite
+        store (tracking and registry in one file); None for any other store."""
+        db = _sqlite_path(self.tracking_uri)
+        if not self.embedded or db is None or self.registry_uri not in (None, "", self.tracking_uri):
+            return None
+        return SqliteRegistry(db)
+
     def client(self) -> MlflowClient:
         """A client on this store; initialises a fresh embedded store once, under a file lock."""
+        _mlflow()
+        from mlflow.tracking import MlflowClient
+
         if self.embedded:
             db = _sqlite_path(self.tracking_uri)
             if db is not None:
@@ -108,7 +155,7 @@ class Store:
         location = (self.artifact_root / name).as_uri() if self.embedded else None
         try:
             return client.create_experiment(name, artifact_location=location)
-        except MlflowException:  # created meanwhile by a concurrent run
+        except _mlflow_error():  # created meanwhile by a concurrent run
             found = client.get_experiment_by_name(name)
             if found is None:
                 raise
@@ -138,6 +185,7 @@ def _fluent_uri(store: Store) -> Iterator[None]:
     URI) into ``os.environ``; left there, it would redirect every later ``Settings``
     of this process, so both the module state and the variables are put back.
     """
+    mlflow = _mlflow()
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
@@ -157,6 +205,86 @@ def _fluent_uri(store: Store) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+# --- reading the registry: one set of rules over two readers ---------------------------------
+
+
+class _ClientRegistry:
+    """The reads of :class:`~models.registry_sqlite.SqliteRegistry`, through MLflow's client
+    (any tracking URI). Unknown names, versions and runs are None, as there."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self.missing = _mlflow_error()
+
+    def _or_none(self, fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except self.missing:
+            return None
+
+    @staticmethod
+    def _row(mv) -> VersionRow:
+        return VersionRow(mv.name, int(mv.version), mv.run_id or None, int(mv.creation_timestamp or 0), None)
+
+    def model_names(self) -> list[str]:
+        return sorted(m.name for m in self.client.search_registered_models())
+
+    def aliases(self, name: str) -> dict[str, int] | None:
+        found = self._or_none(lambda: self.client.get_registered_model(name))
+        return None if found is None else {a: int(v) for a, v in (found.aliases or {}).items()}
+
+    def versions(self, name: str) -> list[VersionRow]:
+        found = self.client.search_model_versions(f"name = '{_quote(name)}'")
+        return sorted((self._row(mv) for mv in found), key=lambda v: -v.version)
+
+    def version(self, name: str, version: int | str) -> VersionRow | None:
+        found = self._or_none(lambda: self.client.get_model_version(name, str(version)))
+        return None if found is None else self._row(found)
+
+    def by_alias(self, name: str, alias: str) -> VersionRow | None:
+        found = self._or_none(lambda: self.client.get_model_version_by_alias(name, alias))
+        return None if found is None else self._row(found)
+
+    def by_run(self, run_id: str) -> list[VersionRow]:
+        found = self.client.search_model_versions(f"run_id = '{_quote(run_id)}'")
+        return sorted((self._row(mv) for mv in found), key=lambda v: -v.version)
+
+    def download_uri(self, name: str, version: int) -> str | None:
+        return self._or_none(lambda: self.client.get_model_version_download_uri(name, str(version)))
+
+    def logged_model_location(self, model_id: str) -> str | None:
+        found = self._or_none(lambda: self.client.get_logged_model(model_id))
+        return None if found is None else found.artifact_location
+
+    def run(self, run_id: str) -> RunRow | None:
+        found = self._or_none(lambda: self.client.get_run(run_id))
+        if found is None:
+            return None
+        data = found.data
+        return RunRow(run_id, str(found.info.experiment_id), dict(data.params), dict(data.tags), dict(data.metrics))
+
+
+def _read(store: Store, fn: Callable[[Any], T]) -> T:
+    """``fn(reader)`` on the store's SQLite reader when it has one, else (or when that reader
+    does not recognise the file) on MLflow's client."""
+    direct = store.sqlite()
+    if direct is not None:
+        try:
+            return fn(direct)
+        except Unreadable:
+            pass
+    return fn(_ClientRegistry(store.client()))
+
+
+def _download_uri(reader, row: VersionRow) -> str | None:
+    if isinstance(reader, SqliteRegistry):
+        return row.storage
+    return reader.download_uri(row.name, row.version)
+
+
+# --- training ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -190,8 +318,11 @@ def log_training(
     ``detector`` artifact of a pyfunc model logged from ``models/mlflow_model.py``.
     ``artifacts`` maps an artifact sub-directory to a local file or directory (rejects,
     for example). NaN metrics (e.g. recall without positives) are left out: MLflow
-    cannot chart them and they mean "not measurable".
+    cannot chart them and they mean "not measurable". Every input file named in ``tags``
+    (:func:`dataset_tags`) is also logged as an MLflow dataset of the run (its path,
+    digest and contract columns: never its rows), so MLflow's datasets panel lists them.
     """
+    mlflow = _mlflow()
     client = store.client()
     experiment_id = store.experiment_id(client, experiment)
     clean_metrics = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
@@ -202,6 +333,7 @@ def log_training(
             mlflow.set_tags(dict(tags))
             if clean_metrics:
                 mlflow.log_metrics(clean_metrics)
+            _log_datasets(client, run_id, input_files(tags))
             for sub, path in (artifacts or {}).items():
                 path = Path(path)
                 if path.is_dir():
@@ -235,12 +367,13 @@ def log_training(
 
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:
     """Create the registered model unless it exists (quietly: mlflow's fluent API prints)."""
+    missing = _mlflow_error()
     try:
         client.get_registered_model(name)
-    except MlflowException:
+    except missing:
         try:
             client.create_registered_model(name, description="waypoint transshipment detector")
-        except MlflowException:  # created meanwhile by a concurrent run
+        except missing:  # created meanwhile by a concurrent run
             client.get_registered_model(name)
 
 
@@ -248,6 +381,71 @@ def _param(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file of a training run: its role (shipments, inputs, ...), path and SHA-256."""
+
+    role: str
+    path: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "path": self.path, "sha256": self.sha256}
+
+
+def input_files(tags: Mapping[str, str]) -> list[InputFile]:
+    """The input files named in a run's tags (:func:`dataset_tags`), by role then position."""
+    found: dict[tuple[str, int], dict[str, str]] = {}
+    for key, value in tags.items():
+        if not key.startswith(INPUT_TAG):
+            continue
+        parts = key[len(INPUT_TAG):].rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("path", "sha256"):
+            continue
+        found.setdefault((parts[0], int(parts[1])), {})[parts[2]] = value
+    return [InputFile(role, entry.get("path", ""), entry.get("sha256", ""))
+            for (role, _), entry in sorted(found.items())]
+
+
+def _log_datasets(client: MlflowClient, run_id: str, files: Sequence[InputFile]) -> None:
+    """Each input file as an MLflow dataset (source = the file, digest from its SHA-256,
+    schema = its contract table's columns); no row of it is read or logged."""
+    if not files:
+        return
+    _mlflow()
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    inputs = []
+    for f in files:
+        with warnings.catch_warnings():
+            # The local file source is registered for "" and "file" alike: one class, two names.
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways", category=UserWarning)
+            source = resolve_dataset_source(Path(f.path).as_uri())
+        dataset = MetaDataset(source, name=f"{f.role}: {Path(f.path).name}", digest=f.sha256[:_DATASET_DIGEST] or None,
+                              schema=_contract_schema(f.role))
+        tags = [InputTag(MLFLOW_DATASET_CONTEXT, _DATASET_CONTEXT.get(f.role, f.role)),
+                InputTag("waypoint.role", f.role), InputTag("waypoint.sha256", f.sha256)]
+        inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def _contract_schema(role: str):
+    """The MLflow schema of a contract table's columns (None for files that are no table, e.g. a mapping)."""
+    from mlflow.types.schema import ColSpec, Schema
+
+    from features.schema import EVENTS, INPUTS, LABELS, SHIPMENTS, Kind
+
+    table = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS}.get(role)
+    if table is None:
+        return None
+    numbers = {Kind.POSITIVE, Kind.NON_NEGATIVE, Kind.NUMBER, Kind.LABEL}
+    return Schema([ColSpec("double" if c.kind in numbers else "string", c.name, required=c.required)
+                   for c in table.columns])
 
 
 def pip_requirements() -> list[str]:
@@ -270,6 +468,8 @@ def contract_signature():
     contract columns are marked optional so files without them are accepted.
     """
     import pandas as pd
+
+    mlflow = _mlflow()
     from mlflow.models import infer_signature
     from mlflow.types.schema import ColSpec, Schema
 
@@ -305,9 +505,12 @@ def _aliases_of(client: MlflowClient, name: str, version: int) -> tuple[str, ...
 def _has_alias(client: MlflowClient, name: str, alias: str) -> bool:
     try:
         client.get_model_version_by_alias(name, alias)
-    except MlflowException:
+    except _mlflow_error():
         return False
     return True
+
+
+# --- versions, promotion, references ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -336,33 +539,35 @@ class VersionInfo:
 
 def list_versions(store: Store, name: str = "waypoint") -> list[VersionInfo]:
     """Every version of a registered model, newest first, with its run's metrics and span."""
-    client = store.client()
-    try:
-        registered = client.get_registered_model(name)
-    except MlflowException:
-        raise TrackingError(
-            f"no registered model named {name!r} in {store.location}",
-            hint="Train one with `waypoint train SHIPMENTS...` or pass --model-name.",
-        ) from None
-    alias_map: dict[str, list[str]] = {}
-    for alias, version in (registered.aliases or {}).items():
-        alias_map.setdefault(str(version), []).append(alias)
+    return _read(store, lambda reader: _list_versions(reader, store, name))
+
+
+def _list_versions(reader, store: Store, name: str) -> list[VersionInfo]:
+    aliases = reader.aliases(name)
+    if aliases is None:
+        raise TrackingError(f"no registered model named {name!r} in {store.location}", hint=_train_hint(reader, name))
+    alias_map: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        alias_map.setdefault(version, []).append(alias)
     out = []
-    for mv in client.search_model_versions(f"name = '{_quote(name)}'"):
-        metrics: dict[str, float] = {}
-        span = None
-        if mv.run_id:
-            try:
-                run = client.get_run(mv.run_id)
-                metrics = dict(run.data.metrics)
-                span = run.data.tags.get("waypoint.trained_span")
-            except MlflowException:
-                pass
-        created = datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=timezone.utc).isoformat(timespec="seconds")
-        out.append(
-            VersionInfo(name, int(mv.version), tuple(sorted(alias_map.get(str(mv.version), []))), mv.run_id, created, span, metrics)
-        )
+    for row in reader.versions(name):
+        run = reader.run(row.run_id) if row.run_id else None
+        created = datetime.fromtimestamp(row.creation_ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+        out.append(VersionInfo(
+            name, row.version, tuple(sorted(alias_map.get(row.version, []))), row.run_id, created,
+            run.tags.get("waypoint.trained_span") if run else None, dict(run.metrics) if run else {},
+        ))
     return sorted(out, key=lambda v: -v.version)
+
+
+def _train_hint(reader, name: str) -> str:
+    """What to do when no model of that name is registered: train one, or use one the store holds."""
+    others = [n for n in reader.model_names() if n != name]
+    if not others:
+        return "Nothing is trained in this store yet: train a model with `waypoint train SHIPMENTS...`."
+    held = ", ".join(repr(n) for n in others)
+    return (f"This store holds {held}, not {name!r}: see `waypoint models list --model-name NAME`, "
+            "or train one with `waypoint train SHIPMENTS...`.")
 
 
 def _quote(name: str) -> str:
@@ -372,16 +577,17 @@ def _quote(name: str) -> str:
 def promote(store: Store, name: str, version: int | str, alias: str = CHAMPION) -> VersionInfo:
     """Point ``alias`` (default ``champion``) at ``version``; returns that version's info."""
     client = store.client()
+    missing = _mlflow_error()
     try:
         client.get_model_version(name, str(version))
-    except MlflowException:
+    except missing:
         raise TrackingError(
             f"model {name!r} has no version {version} in {store.location}",
             hint="See the versions with `waypoint models list`.",
         ) from None
     try:
         client.set_registered_model_alias(name, alias, str(version))
-    except MlflowException as exc:
+    except missing as exc:
         raise TrackingError(f"cannot set alias {alias!r} on {name} version {version}: {exc.message}") from None
     for info in list_versions(store, name):
         if info.version == int(version):
@@ -408,42 +614,40 @@ def resolve(store: Store, ref: str) -> ResolvedModel:
 
     A bare name means ``NAME@champion``.
     """
-    return _resolve(store.client(), store, ref)
+    return _read(store, lambda reader: _resolve(reader, store, ref)[0])
 
 
-def _resolve(client: MlflowClient, store: Store, ref: str) -> ResolvedModel:
+def _resolve(reader, store: Store, ref: str) -> tuple[ResolvedModel, VersionRow | None]:
     text = ref[len("models:/"):] if ref.startswith("models:/") else ref
-    try:
-        if "@" in text:
-            name, alias = text.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
-        elif "/" in text:
-            name, version = text.rsplit("/", 1)
-            mv = client.get_model_version(name, version)
-        elif text.startswith("m-") and ref.startswith("models:/"):
-            return ResolvedModel(None, None, None, ref)
+    name: str | None
+    if "@" in text:
+        name, alias = text.split("@", 1)
+        row = reader.by_alias(name, alias)
+    elif "/" in text:
+        name, version = text.rsplit("/", 1)
+        row = reader.version(name, version)
+    elif text.startswith("m-") and ref.startswith("models:/"):
+        return ResolvedModel(None, None, None, ref), None
+    elif _is_run_id(text):
+        found = reader.by_run(text)
+        if not found:
+            raise TrackingError(f"run {text} has no registered model", hint="See `waypoint models list`.")
+        name, row = found[0].name, found[0]
+    else:
+        name, row = text, reader.by_alias(text, CHAMPION)
+    if row is None:
+        hint = "Use NAME@ALIAS (waypoint@champion), NAME/VERSION (waypoint/2) or a run id"
+        if name and reader.aliases(name) is None:
+            others = [n for n in reader.model_names() if n != name]
+            hint = (f"{hint}. " + _train_hint(reader, name)) if others else _train_hint(reader, name)
         else:
-            found = _by_run_id(client, text)
-            if found is not None:
-                mv = found
-            else:
-                mv = client.get_model_version_by_alias(text, CHAMPION)
-    except MlflowException:
-        raise TrackingError(
-            f"no model matches {ref!r} in {store.location}",
-            hint="Use NAME@ALIAS (waypoint@champion), NAME/VERSION (waypoint/2) or a run id; "
-            "see `waypoint models list`.",
-        ) from None
-    return ResolvedModel(mv.name, int(mv.version), mv.run_id, f"models:/{mv.name}/{mv.version}")
+            hint += "; see `waypoint models list`."
+        raise TrackingError(f"no model matches {ref!r} in {store.location}", hint=hint)
+    return ResolvedModel(row.name, row.version, row.run_id, f"models:/{row.name}/{row.version}"), row
 
 
-def _by_run_id(client: MlflowClient, text: str):
-    if not (len(text) == 32 and all(ch in "0123456789abcdef" for ch in text)):
-        return None
-    versions = client.search_model_versions(f"run_id = '{text}'")
-    if not versions:
-        raise TrackingError(f"run {text} has no registered model", hint="See `waypoint models list`.")
-    return max(versions, key=lambda mv: int(mv.version))
+def _is_run_id(text: str) -> bool:
+    return len(text) == 32 and all(ch in "0123456789abcdef" for ch in text)
 
 
 def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedModel]:
@@ -453,18 +657,19 @@ def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedMo
     directory: nothing is copied. Otherwise only that directory is downloaded into
     ``dst``. Either way ``models.artifact.load`` verifies every file against the manifest.
     """
-    client = store.client()
-    resolved = _resolve(client, store, ref)
-    try:
-        if resolved.version is not None:
-            root = client.get_model_version_download_uri(resolved.name, str(resolved.version))
-        else:  # models:/m-... : a logged model that was never registered
-            root = client.get_logged_model(resolved.model_uri.rsplit("/", 1)[-1]).artifact_location
-    except MlflowException as exc:
-        raise TrackingError(f"cannot find the files of {resolved.label}: {exc.message}") from None
+    def find(reader) -> tuple[str | None, ResolvedModel]:
+        resolved, row = _resolve(reader, store, ref)
+        if row is not None:
+            return _download_uri(reader, row), resolved
+        return reader.logged_model_location(resolved.model_uri.rsplit("/", 1)[-1]), resolved  # models:/m-...
+
+    root, resolved = _read(store, find)
+    if root is None:
+        raise TrackingError(f"cannot find the files of {resolved.label} in {store.location}")
     uri = f"{root.rstrip('/')}/artifacts/{DETECTOR_ARTIFACT}"
     detector_dir = _local_path(uri)
     if detector_dir is None:
+        mlflow = _mlflow()
         with _fluent_uri(store):
             try:
                 detector_dir = Path(mlflow.artifacts.download_artifacts(
@@ -473,7 +678,7 @@ def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedMo
                     tracking_uri=store.tracking_uri,
                     registry_uri=store.registry_uri or store.tracking_uri,
                 ))
-            except MlflowException as exc:
+            except _mlflow_error() as exc:
                 raise TrackingError(f"cannot download {resolved.label}: {exc.message}") from None
     if not detector_dir.is_dir():
         raise ArtifactError(f"{resolved.label} holds no '{DETECTOR_ARTIFACT}' artifact: not a waypoint model")
@@ -502,6 +707,35 @@ def load_detector(store: Store, ref: str):
         return artifact.load(detector_dir), resolved
 
 
+def run_info(store: Store, run_id: str) -> RunRow:
+    """A run's parameters, tags and latest metrics; ``TrackingError`` when the store has no such run."""
+    found = _read(store, lambda reader: reader.run(run_id))
+    if found is None:
+        raise TrackingError(f"no run {run_id} in {store.location}", hint="See the runs of the versions with `waypoint models list`.")
+    return found
+
+
+def log_evaluation(store: Store, run_id: str, metrics: Mapping[str, float], *, tags: Mapping[str, str],
+                   report: Mapping[str, Any], name: str) -> dict[str, float]:
+    """Record an evaluation on an existing run (the model version's): metrics prefixed
+    ``eval_`` (NaN left out, as at training), tags, and the full figures as the JSON artifact
+    ``evaluations/NAME.json``. Returns the metrics logged."""
+    run_info(store, run_id)  # a clear error for a run that is not in this store
+    client = store.client()
+    clean = {f"{EVAL_PREFIX}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    _mlflow()
+    from mlflow.entities import Metric, RunTag
+
+    stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in clean.items()],
+                     tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    with tempfile.TemporaryDirectory(prefix="waypoint-eval-") as tmp:
+        path = Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        client.log_artifact(run_id, str(path), artifact_path="evaluations")
+    return clean
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file (input datasets are tagged with it)."""
     from models.artifact import sha256
@@ -513,6 +747,6 @@ def dataset_tags(role: str, paths: Sequence[Path]) -> dict[str, str]:
     """Tags naming each input file of a role and its SHA-256."""
     tags = {}
     for i, path in enumerate(paths):
-        tags[f"waypoint.input.{role}.{i}.path"] = str(Path(path).resolve())
-        tags[f"waypoint.input.{role}.{i}.sha256"] = file_digest(Path(path))
+        tags[f"{INPUT_TAG}{role}.{i}.path"] = str(Path(path).resolve())
+        tags[f"{INPUT_TAG}{role}.{i}.sha256"] = file_digest(Path(path))
     return tags

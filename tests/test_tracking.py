@@ -48,11 +48,11 @@ def test_concurrent_first_use_of_a_fresh_store_succeeds(fresh_home):
 
 
 @pytest.mark.slow
-def test_unknown_model_reference_is_refused_with_a_hint(fresh_home):
+def test_a_reference_to_a_model_nobody_trained_is_refused_with_a_hint_to_train(fresh_home):
     store = Store.from_settings(Settings.from_env({"WAYPOINT_HOME": str(fresh_home)}))
     with pytest.raises(TrackingError, match="no model matches 'nothing@champion'") as info:
         resolve(store, "nothing@champion")
-    assert "waypoint models list" in info.value.hint
+    assert "waypoint train" in info.value.hint
 
 
 def test_embedded_store_uses_absolute_uris_under_waypoint_home(tmp_path):

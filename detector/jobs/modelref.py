@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from detector.config import Settings
 from detector.errors import ModelError
@@ -52,13 +52,43 @@ def store(settings: Settings | None = None):
 DEFAULT_REF = "waypoint@champion"
 
 
+def _saved_dir(ref: str) -> Path | None:
+    """``ref`` as a saved model's folder, or None for a registry reference.
+
+    A folder holding a manifest, or anything written as a path; a bare name such as
+    "bench" stays a registry name even when the working directory holds a folder of that name.
+    """
+    path = Path(ref)
+    if path.is_dir() and ((path / "manifest.json").is_file() or "/" in ref or ref.startswith(".")):
+        return path
+    return None
+
+
+def resolver(ref: str | None = None, settings: Settings | None = None) -> Callable[[], LoadedModel]:
+    """A function loading the model of ``ref`` (for ``score``'s background load), after
+    checking now that the reference exists when that is cheap.
+
+    In waypoint's embedded store the registry is read without MLflow in milliseconds, so
+    a missing model is reported before any input is read. For other stores the check
+    would cost MLflow's import in the foreground: it is left to the returned function.
+    """
+    ref = ref or DEFAULT_REF
+    settings = settings or Settings.from_env()
+    if _saved_dir(ref) is None:
+        where = store(settings)
+        if where.sqlite() is not None:
+            from models.tracking import resolve as resolve_ref
+
+            with model_errors():
+                resolve_ref(where, ref)
+    return lambda: resolve(ref, settings)
+
+
 def resolve(ref: str | None = None, settings: Settings | None = None) -> LoadedModel:
     """Load the detector ``ref`` points to (default ``waypoint@champion``), verifying its files."""
     ref = ref or DEFAULT_REF
-    path = Path(ref)
-    # A saved model's folder, or anything written as a path; a bare name such as "bench"
-    # stays a registry name even when the working directory holds a folder of that name.
-    if path.is_dir() and ((path / "manifest.json").is_file() or "/" in ref or ref.startswith(".")):
+    path = _saved_dir(ref)
+    if path is not None:
         from models import artifact
 
         with model_errors():
