@@ -80,7 +80,7 @@ def score(
 ) -> None:
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import resolver
     from detector.jobs.score import score as run_score
 
     if sum(x is not None for x in (budget, top, threshold)) > 1:
@@ -92,14 +92,17 @@ def score(
 
     share = parse_share(max_reject_share)
     from detector.io.write import check_output
+    from detector.lineage import sidecar_path
 
     # Before any work: the scored file and its rejects must not land on an input, nor on a folder.
     check_output(output, [*shipments, *(inputs or []), *(events or []), mapping],
-                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events"))])
+                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events")),
+                         sidecar_path(output)])
     settings = Settings.from_env()
+    load_model = resolver(model, settings)  # a missing model is reported now, before any file is read
     with err_console.status("reading shipments and loading the model") as status:
         result = run_score(
-            [Path(s) for s in shipments], output, model=lambda: resolve(model, settings),
+            [Path(s) for s in shipments], output, model=load_model,
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
