@@ -125,3 +125,48 @@ def test_forest_loads_only_with_the_declared_trusted_types(detector, tmp_path):
 
     root = artifact.save(detector, tmp_path / "det")
     assert set(sio.get_untrusted_types(file=root / artifact.FOREST)) <= set(artifact.TRUSTED_TYPES)
+
+
+def _with_state(detector, events: pl.DataFrame):
+    from features.state import fit_state
+    from features.schema import SHIPMENTS
+
+    return replace(detector, state=fit_state(pl.LazyFrame(schema=SHIPMENTS.schema), None, events))
+
+
+def _events(**extra) -> pl.DataFrame:
+    import datetime as dt
+
+    from features.schema import EVENTS
+
+    row = {"effective_date": dt.date(2025, 2, 1), "importing_country": "US", "origin_country": "CN", "hs_prefix": "85",
+           "added_duty_rate": 0.25, "name": "a measure", "source": "90 FR 1"} | extra
+    return pl.DataFrame([row], schema=EVENTS.schema)
+
+
+def test_saved_detector_records_the_digest_of_the_events_it_was_trained_with(detector, tmp_path):
+    from features.families.tariff import events_digest
+
+    events = _events()
+    root = artifact.save(_with_state(detector, events), tmp_path / "det")
+    assert json.loads((root / artifact.META).read_text())["events_digest"] == events_digest(events)
+    loaded = artifact.load(root)
+    assert loaded.state.events.equals(events)
+
+
+def test_a_model_saved_before_events_had_an_importing_country_reads_them_as_naming_none(detector, tmp_path):
+    events = _events()
+    root = artifact.save(_with_state(detector, events), tmp_path / "det")
+    # The layout of an older model: events without the two optional columns, no events digest.
+    old = events.drop("importing_country", "source")
+    old.write_parquet(root / artifact.STATE_DIR / "events.parquet")
+    meta = json.loads((root / artifact.META).read_text())
+    del meta["events_digest"]
+    (root / artifact.META).write_text(json.dumps(meta))
+    manifest = json.loads((root / artifact.MANIFEST).read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = artifact.sha256(root / name)
+    (root / artifact.MANIFEST).write_text(json.dumps(manifest))
+    loaded = artifact.load(root)
+    assert loaded.state.events["importing_country"].to_list() == [None]
+    assert loaded.state.events.columns == events.columns

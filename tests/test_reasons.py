@@ -115,3 +115,29 @@ def test_directions_default_to_the_registry(world):
     frame = train.rename({"noise": "ent_exporter_age_days"})
     model = fit(frame, ["price_ratio", "ent_exporter_age_days"], n_estimators=10)
     assert model.params["directions"] == {"price_ratio": "both", "ent_exporter_age_days": "lower"}
+
+
+def test_a_reason_is_never_stated_without_the_evidence_its_sentence_names():
+    from models.reasons import evidence_known
+
+    rows = pl.DataFrame({"os_days_since_event": [12.0, 12.0], "ev_event_name": [None, "Section 301 list 3"],
+                         "ent_exporter_age_days": [3.0, 3.0]})
+    known = evidence_known(rows, ["os_days_since_event", "ent_exporter_age_days", "china_share"])
+    assert known.tolist() == [[False, True, True], [True, True, True]]  # the event is named, the age needs nothing
+    assert evidence_known(rows.drop("ev_event_name"), ["os_days_since_event"]).tolist() == [[False], [False]]
+
+
+def test_a_line_without_a_tariff_event_never_gets_an_event_reason(world):
+    from features.registry import by_name
+
+    train, _ = world
+    names = ["os_days_since_event", "price_ratio"]
+    frame = train.rename({"noise": "os_days_since_event"}).with_columns(
+        os_days_since_event=pl.col("os_days_since_event").abs() * 100, ev_event_name=pl.lit("a tariff event"))
+    model = fit(frame, names, n_estimators=50, seed=2)
+    # A line just after an event on the suspicious side, with its event unknown (another importing country).
+    line = frame.head(1).with_columns(os_days_since_event=pl.lit(0.0), price_ratio=pl.lit(1.0))
+    code = by_name()["os_days_since_event"].reason_code
+    assert code in model.score(line, top=1)["reason_codes"][0]
+    silent = model.score(line.with_columns(ev_event_name=pl.lit(None, dtype=pl.String)), top=1)
+    assert code not in silent["reason_codes"][0] and "?" not in silent["reasons"][0]
