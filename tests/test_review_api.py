@@ -284,3 +284,15 @@ def test_unit_value_norms_fall_back_to_medians_by_hs6_and_origin(scored_file):
     uv_of = (pl.col("declared_value_usd") / pl.col("weight_kg"))
     expected = df.filter(pl.col("hs_code") == "850440", origin_country="CN").select(uv_of.median()).item()
     assert s.unit_value_norms(row)["tariffed"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["Ana María", 'o"brien; path=/', "[red]李[/red]"])
+def test_an_analyst_name_of_any_characters_is_remembered(client, store, name):
+    r = decide(client, "S00258", "needs-info", note="", analyst=name)
+    assert r.status_code == 303
+    assert store.history("S00258")[0].analyst == name
+    page = client.get("/shipment?id=S00258").text
+    import html
+
+    shown = re.search(r'<input name="analyst" value="([^"]*)" size="14"', page).group(1)
+    assert html.unescape(shown) == name

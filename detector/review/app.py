@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import polars as pl
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -75,7 +75,7 @@ def create_app(
         return {
             "csrf_token": security.csrf_token(request.state.session),
             "csrf_field": CSRF_FIELD,
-            "analyst": request.cookies.get(ANALYST_COOKIE, ""),
+            "analyst": unquote(request.cookies.get(ANALYST_COOKIE, "")),
             "statuses": STATUSES,
             "source": scored.label,
             "shipment_url": shipment_url,
@@ -167,7 +167,8 @@ def create_app(
         return shipment_page(request, shipment_id, back)
 
     def remember(response, analyst: str):
-        response.set_cookie(ANALYST_COOKIE, analyst, max_age=180 * 86400, httponly=True, samesite="strict")
+        # Percent-encoded: a name in any script (or with ; and ") fits a cookie, which is latin-1.
+        response.set_cookie(ANALYST_COOKIE, quote(analyst, safe=""), max_age=180 * 86400, httponly=True, samesite="strict")
         return response
 
     def checked(status: str, note: str, analyst: str) -> tuple[str, str]:
