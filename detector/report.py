@@ -39,6 +39,15 @@ def _counts_by(lf: pl.LazyFrame, expr: pl.Expr, limit: int = 15) -> list[tuple[s
     return [(str(k), int(n)) for k, n in df.iter_rows()]
 
 
+def _route_cards(path: str | Path | None, limit: int = 10) -> list[dict]:
+    """The top routes of a route table with their pictures (none without a table)."""
+    if path is None:
+        return []
+    from detector.review.route_pictures import read_routes, route_cards
+
+    return route_cards(read_routes(path), limit=limit)
+
+
 def write_report(
     scored_paths: list[str | Path],
     out: str | Path,
@@ -46,8 +55,11 @@ def write_report(
     inputs: str | Path | None = None,
     events: str | Path | None = None,
     top: int = 10,
+    routes: str | Path | None = None,
 ) -> ReportSummary:
-    """Write the report for the scored files to ``out`` atomically and return what it holds."""
+    """Write the report for the scored files to ``out`` atomically and return what it holds.
+
+    ``routes``: a route table (`waypoint routes -o`) for the section of routes by excess value."""
     scored = ScoredSet(list(scored_paths))
     inputs_df = read_side_table(inputs, INPUTS)
     events_df = read_side_table(events, EVENTS)
@@ -91,6 +103,7 @@ def write_report(
         histogram=charts.histogram_counts(counts, title="Risk score distribution (all shipments)", marker=stats["threshold"]),
         breakdowns=breakdowns,
         suspects=suspects,
+        routes=_route_cards(routes),
     )
     out = Path(out)
     with atomic_path(out) as tmp:

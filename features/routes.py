@@ -577,3 +577,35 @@ def route_history(series: Series, route: dict) -> pl.DataFrame:
         out = out.join(p, on="period", how="left")
     return out.with_columns(pl.col(n).fill_null(0.0) for n in pick).with_columns(
         pl.col("period").map_elements(lambda p: period_label(route["freq"], p), return_dtype=pl.String).alias("label"))
+
+
+def as_frequency(series: Series, freq: str) -> Series:
+    """``series`` read at the screen's frequency (monthly series summed by year for ``A``)."""
+    if freq == ANNUAL and (series.values.get_column("freq") == MONTHLY).any():
+        return _to_years(series)
+    return series
+
+
+def histories(series: Series, routes: pl.DataFrame) -> pl.DataFrame:
+    """``route`` and ``history``: the route's three flows by period as JSON text
+    (``[[period label, D<-O, D<-T, T<-O], ...]``), for pictures drawn without the inputs."""
+    import json
+
+    if not routes.height:
+        return pl.DataFrame(schema={"route": pl.String, "history": pl.String})
+    freq = routes.get_column("freq")[0]
+    v = as_frequency(series, freq).values.filter(pl.col("flow") == IMPORT, pl.col("freq") == freq)
+    keys = routes.select("route", "hs", "origin", "transit", "destination")
+    parts = []
+    for name, rep, par in (("do", "destination", "origin"), ("dt", "destination", "transit"), ("to", "transit", "origin")):
+        got = keys.join(v, left_on=["hs", rep, par], right_on=["hs", "reporter", "partner"]).group_by("route", "period").agg(
+            pl.col("value").sum().alias(name))
+        parts.append(got)
+    frame = pl.concat(parts, how="diagonal_relaxed").group_by("route", "period").agg(
+        pl.col("do").sum(), pl.col("dt").sum(), pl.col("to").sum()).sort("route", "period")
+    out = []
+    for (route,), g in frame.group_by("route", maintain_order=True):
+        out.append((route, json.dumps([[period_label(freq, p), round(a, 2), round(b, 2), round(c, 2)]
+                                        for p, a, b, c in g.select("period", "do", "dt", "to").iter_rows()])))
+    return routes.select("route").join(pl.DataFrame(out, schema={"route": pl.String, "history": pl.String}, orient="row"),
+                                       on="route", how="left")

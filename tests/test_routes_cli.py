@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import json
 from pathlib import Path
 
@@ -117,3 +118,53 @@ def test_routes_without_a_known_importing_country_asks_for_destination(tmp_path)
     events.write_text("effective_date,origin_country,hs_prefix,added_duty_rate,name\n2024-09-27,CN,8541,0.25,x\n")
     result = runner.invoke(app, ["routes", "--flows", *COMTRADE, "--events", str(events)])
     assert result.exit_code == 2 and "--destination" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def route_table(world, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("route-table") / "routes.parquet"
+    result = runner.invoke(app, [*_args(world), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_review_routes_page_ranks_routes_with_their_picture_and_a_queue_link(world, route_table, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from detector.review.app import build_app
+    from detector.review.security import SecurityConfig
+
+    table = pl.read_parquet(route_table)
+    scored = tmp_path / "scored.parquet"  # the world's lines as a scored file would hold them
+    pl.read_csv(world["shipments"], schema_overrides={"hs_code": pl.String}).with_row_index("risk_rank", offset=1).with_columns(
+        pl.lit(50.0).alias("risk_score"), pl.lit(True).alias("flagged")).write_parquet(scored)
+    web = build_app([scored], tmp_path / "d.db", security=SecurityConfig(), routes=route_table)
+    client = TestClient(web, base_url="http://127.0.0.1:8765")
+    page = client.get("/routes")
+    assert page.status_code == 200
+    html = page.text
+    first = table.row(0, named=True)
+    assert html.index(f"#1 {first['route']}") < html.index(f"#2 {table.row(1, named=True)['route']}")
+    assert "<polyline" in html and 'class="event"' in html  # the three flows, the event marked
+    assert "<script src=\"http" not in html and "<img" not in html  # inline SVG only
+    link = f'/?origin={first["transit"]}&amp;hs={first["hs"]}'
+    assert link in html
+    queue = client.get(link.replace("&amp;", "&")).text
+    shown = set(re.findall(r'<tr data-id="([^"]+)"', queue))
+    lines = pl.read_parquet(scored).filter(pl.col("hs_code").str.starts_with(first["hs"]), pl.col("origin_country") == first["transit"])
+    assert shown and shown <= set(lines.get_column("shipment_id"))
+
+
+def test_report_has_a_routes_section_when_given_a_route_table(tmp_path, route_table):
+    from detector.report import write_report
+
+    scored = tmp_path / "scored.parquet"
+    from review_helpers import make_scored
+
+    make_scored().write_parquet(scored)
+    write_report([scored], tmp_path / "with.html", routes=route_table)
+    write_report([scored], tmp_path / "without.html")
+    with_routes, without = (tmp_path / "with.html").read_text(), (tmp_path / "without.html").read_text()
+    first = pl.read_parquet(route_table).row(0, named=True)
+    assert "Routes by estimated excess value" in with_routes and f"#1 {first['route']}" in with_routes
+    assert "<polyline" in with_routes and "Routes by estimated excess value" not in without

@@ -32,13 +32,15 @@ def serve(
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow binding beyond loopback (requires --token)."),
     token: str | None = typer.Option(None, "--token", help="Access token every request must carry (open the page once with ?token=...)."),
     log_file: Path | None = typer.Option(None, "--log-file", help="Append one line per request (time, client, method, path, status) to this file."),
+    routes: Path | None = typer.Option(None, "--routes", help="Route table written by `waypoint routes -o` (the /routes page)."),
 ) -> None:
     """Open the review page: queue of flagged shipments, shipment detail, decisions."""
     from detector.review.app import bind, build_app, serve as run
     from detector.review.security import SecurityConfig
 
     security = SecurityConfig(host=host, allow_remote=allow_remote, token=token)
-    web = build_app(scored, _db(db), security=security, inputs=inputs or None, events=events or None, access_log=log_file)
+    web = build_app(scored, _db(db), security=security, inputs=inputs or None, events=events or None, access_log=log_file,
+                    routes=routes)
     sock = bind(host, port)  # a busy port is an error here, before any URL is announced
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/" + ("?token=…" if token else "")

@@ -53,7 +53,7 @@ class RoutesRun:
             "excess_usd_flagged": float(flagged.get_column("excess_usd").sum()) if flagged.height else 0.0,
             "rows_not_used": self.screen.unused,
             "read": self.read,
-            "routes": [_jsonable(r) for r in show.iter_rows(named=True)],
+            "routes": [_jsonable(r) for r in show.drop("history", strict=False).iter_rows(named=True)],
         }
 
 
@@ -143,6 +143,8 @@ def run(
     else:
         routes = routes.with_columns(pl.lit(0, dtype=pl.Int64).alias("lines"), pl.lit(0.0).alias("lines_value_usd"),
                                      pl.lit(0, dtype=pl.Int64).alias("exporters"), pl.lit("").alias("top_exporters"))
+    if routes.height:
+        routes = routes.join(R.histories(combined, routes), on="route", how="left")
     return RoutesRun(routes, screened, combined, dest, settings, ships, rejected, read)
 
 

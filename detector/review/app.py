@@ -57,8 +57,11 @@ def create_app(
     inputs: pl.DataFrame | None = None,
     events: pl.DataFrame | None = None,
     access_log: str | Path | None = None,
+    routes: list[dict] | None = None,
 ) -> FastAPI:
     """Build the review application (no module-level state: everything hangs off the app).
+
+    ``routes``: the rows of a route table (`waypoint routes -o`) for the ``/routes`` page.
 
     ``access_log``: a file to which every request is appended as one line (``AccessLog``).
     """
@@ -219,6 +222,17 @@ def create_app(
         target = _local_path(next, "/?" + urlencode({"exporter": exporter}))
         return remember(RedirectResponse(target, status_code=303), analyst)
 
+    @app.get("/routes", response_class=HTMLResponse)
+    def routes_page(request: Request):
+        from detector.review.route_pictures import route_cards
+
+        cards = route_cards(routes or [])
+        return templates.TemplateResponse(
+            request, "routes.html",
+            page_context(request, routes=cards, flagged=sum(1 for r in cards if r["flagged"]),
+                         routes_source=", ".join(sorted({r.get("dest_source") or "?" for r in cards})), cover=0.75),
+        )
+
     return app
 
 
@@ -313,6 +327,7 @@ def build_app(
     inputs=None,
     events=None,
     access_log=None,
+    routes=None,
 ) -> FastAPI:
     """Open the scored files, the decision store and the side tables, and build the app."""
     from detector.review.queue import read_side_table
@@ -325,6 +340,7 @@ def build_app(
         inputs=read_side_table(inputs, INPUTS),
         events=read_side_table(events, EVENTS),
         access_log=access_log,
+        routes=None if routes is None else __import__("detector.review.route_pictures", fromlist=["read_routes"]).read_routes(routes),
     )
 
 

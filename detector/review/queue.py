@@ -36,6 +36,7 @@ class Filters:
     status: str = ""
     origin: str = ""
     hs_chapter: str = ""
+    hs: str = ""  # an HS code prefix (a route's product)
     importer: str = ""
     exporter: str = ""
     reason: str = ""
@@ -79,6 +80,7 @@ class ScoredSet:
         if not paths:
             raise InputError("no scored file given", hint="pass the file `waypoint score` wrote")
         self.paths = [Path(p) for p in paths]
+        self._digests: dict[tuple[str, int, int], str] = {}  # SHA-256 by (path, size, mtime): see _digest
         for p in self.paths:
             if not p.is_file():
                 raise InputError(f"{p}: scored file not found", hint="run `waypoint score` first or check the path")
@@ -116,6 +118,8 @@ class ScoredSet:
                 lf = lf.filter(pl.col(col).cast(pl.String) == value)
         if filters.hs_chapter and "hs_code" in self.schema:
             lf = lf.filter(pl.col("hs_code").str.starts_with(filters.hs_chapter.zfill(2)[:2]))
+        if filters.hs and "hs_code" in self.schema:
+            lf = lf.filter(pl.col("hs_code").str.starts_with(filters.hs))
         if filters.reason and "reason_codes" in self.schema:
             lf = lf.filter(pl.col("reason_codes").str.split(",").list.contains(filters.reason))
         if filters.status == "open":
@@ -181,7 +185,27 @@ class ScoredSet:
         if row is None:
             raise InputError(f"shipment {shipment_id!r} is not in {self.label}", hint="check the id, or leave out --scored")
         text = lambda v: None if v is None else str(v)  # noqa: E731
-        return Context(text(row.get("model_name")), text(row.get("model_version")), row.get("risk_score"), self.label)
+        path = self._file_of(shipment_id)
+        return Context(text(row.get("model_name")), text(row.get("model_version")), row.get("risk_score"),
+                       str(path.resolve()), self._digest(path))
+
+    def _file_of(self, shipment_id: str) -> Path:
+        """The scored file holding ``shipment_id`` (the first, when several do)."""
+        if len(self.paths) > 1:
+            for path in self.paths:
+                if _scan_one(path).filter(pl.col("shipment_id").cast(pl.String) == shipment_id).select(pl.len()).collect().item():
+                    return path
+        return self.paths[0]
+
+    def _digest(self, path: Path) -> str:
+        """SHA-256 of a scored file, computed once per content (a file written again is hashed again)."""
+        from models.artifact import sha256
+
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = sha256(path)
+        return self._digests[key]
 
     def top(self, n: int) -> list[dict]:
         """The ``n`` most suspicious flagged shipments, all columns."""
