@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from features.families.tariff import IMPORTING, applicable, default_country, events_digest, stated_countries
+from features.families.tariff import IMPORTING, applicable, conform_events, default_country, events_digest, stated_countries
 
 
 @dataclass
@@ -84,6 +84,6 @@ def importing_context(shipments: pl.DataFrame, events: pl.DataFrame, country: st
     model_country = country or (next(iter(stated)) if len(stated) == 1 and not unstated else None) or (fallback if unstated else None)
     context = ImportingContext(
         country=model_country, stated=stated, unstated=unstated, measures=measures.height,
-        applying=applying.height, events_countries=named, digest=events_digest(events), warnings=warnings,
+        applying=applying.height, events_countries=named, digest=events_digest(conform_events(events)), warnings=warnings,
     )
     return shipments, context
