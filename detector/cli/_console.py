@@ -12,14 +12,27 @@ file could send ANSI escape sequences straight to the analyst's terminal.
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
 
 from rich.console import Console
 from rich.markup import escape
 
+#: Width of results written to a pipe or a file (no terminal, no COLUMNS): wide enough that a
+#: table row stays on one line for ``grep``, where Rich would otherwise wrap at 80 columns.
+PIPE_WIDTH = 200
+
+
+def _out_width() -> int | None:
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None  # Rich measures the terminal (or reads COLUMNS)
+    return PIPE_WIDTH
+
+
 # emoji=False: ``:warning:`` in a note is text, not a picture.
 err_console = Console(stderr=True, emoji=False)
-out_console = Console(emoji=False)
+out_console = Console(emoji=False, width=_out_width())
 
 #: C0 controls (but tab and newline), DEL, C1 controls, and the Unicode controls that
 #: reorder or hide text on screen (bidirectional overrides and isolates, zero-width
