@@ -92,8 +92,8 @@ def check_output(
     """
     if is_stdout(output):
         if not stdout:
-            raise InputError(f"{option} -: this command writes a file (Parquet or CSV, with its rejects beside it), "
-                             "not a stream", hint=f"give {option} a file name")
+            raise InputError(f"{option} -: this output is a file (Parquet or CSV, with rejects beside it), not a stream",
+                             hint=f"give {option} a file name")
         return
     output = Path(output)
     if output.is_dir():
