@@ -99,3 +99,57 @@ def test_the_shipped_table_is_for_us_imports_and_every_line_cites_its_notice():
     assert set(solar["hs_prefix"]) == {"854142", "854143"}
     transshipped = shipped.filter(pl.col("name").str.contains("transshipped"))
     assert transshipped.select("effective_date", "added_duty_rate").rows() == [(dt.date(2025, 8, 7), 0.0)]
+
+
+def test_a_mapping_constant_states_the_importing_country_of_every_line(tmp_path):
+    from detector.io.mapping import Mapping
+    from detector.io.read import load
+
+    src = tmp_path / "br.csv"
+    src.write_text("shipment_id,arrival_date,importer_id,exporter_id,hs_code,origin_country,export_country,declared_value_usd,weight_kg\n"
+                   "A,2025-03-01,I1,E1,850440,CN,CN,100,10\n")
+    mapping = tmp_path / "br.toml"
+    mapping.write_text('[constants]\nimporting_country = "BR"\n')
+    loaded = load([src], SHIPMENTS, mapping=Mapping.from_toml(mapping))
+    assert loaded.valid["importing_country"].to_list() == ["BR"]
+
+
+@pytest.mark.slow
+def test_a_non_us_extract_never_gets_a_us_measure_in_its_reasons(small_world, tmp_path):
+    """Trained and scored as Brazil's imports with the shipped (US) table: no measure applies, training says
+    so, the tariff-event features are off and no reason cites a tariff event."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from detector.cli.main import app
+    from detector.config import Settings
+    from detector.io.read import DEFAULT_EVENTS
+    from models.tracking import Store
+
+    runner = CliRunner()
+    for part in ("train", "holdout"):  # an extract that does not say whose imports it holds
+        pl.read_csv(small_world[part], infer_schema=False).drop("importing_country").write_csv(tmp_path / f"{part}.csv")
+    trained = runner.invoke(app, ["train", str(tmp_path / "train.csv"), "--inputs", str(small_world["inputs"]),
+                                  "--importing-country", "BR", "--model-name", "brazil", "--n-estimators", "30", "--json"])
+    assert trained.exit_code == 0, trained.output
+    result = json.loads(trained.stdout)
+    assert any("no tariff measure" in w and "imports into BR" in w for w in result["warnings"])
+    run = Store.from_settings(Settings.from_env()).client().get_run(result["run_id"])
+    assert run.data.tags["waypoint.tariff_measures"].startswith("none apply")
+    assert run.data.tags["waypoint.importing_country"] == "BR"
+
+    out = tmp_path / "scored.parquet"
+    scored = runner.invoke(app, ["score", str(tmp_path / "holdout.csv"), "-o", str(out), "--model", f"brazil/{result['model_version']}",
+                                 "--inputs", str(small_world["inputs"]), "--budget", "5%", "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["importing_country"] == "BR"
+    lines = pl.read_parquet(out)
+    flagged = lines.filter("flagged")
+    assert flagged.height > 0 and flagged["reasons"].str.len_chars().min() > 0
+    assert lines["ev_tariffed_origin"].null_count() == lines.height
+    us_measures = set(pl.read_csv(DEFAULT_EVENTS)["name"]) | set(pl.read_csv(small_world["events"])["name"])
+    text = "\n".join(flagged["reasons"].to_list())
+    assert not [name for name in us_measures if name in text]
+    for code in ("OS_RECENT_EVENT", "OS_SHARE_DROP", "OS_NEW_SUPPLIER", "TARIFF_DIFFERENTIAL", "ENT_ORIGIN_SHARE_JUMP", "PRICE_PARITY"):
+        assert code not in ",".join(flagged["reason_codes"].to_list())
