@@ -12,6 +12,7 @@ from detector.review.app import create_app
 from detector.review.queue import ScoredSet
 from detector.review.security import SecurityConfig
 from detector.review.store import DecisionStore
+from models.artifact import sha256
 from review_helpers import XSS, make_events, make_inputs, make_scored
 
 BASE = "http://127.0.0.1:8765"
@@ -121,12 +122,14 @@ def decide(client: TestClient, sid: str, status: str, *, note: str = "checked", 
     return client.post("/decide", data=data, headers=ORIGIN, follow_redirects=False)
 
 
-def test_decide_persists_and_shows_in_history(client, store):
+def test_decide_persists_and_shows_in_history(client, store, scored_file):
     r = decide(client, "S00258", "confirmed", note="CN inputs")
     assert r.status_code == 303 and r.headers["location"] == "/shipment?id=S00258"
     assert "waypoint_analyst=ana" in r.headers["set-cookie"]
     (d,) = store.history("S00258")
-    assert (d.status, d.note, d.analyst, d.model_version, d.scored_file) == ("confirmed", "CN inputs", "ana", "3", "scored.parquet")
+    assert (d.status, d.note, d.analyst, d.model_version) == ("confirmed", "CN inputs", "ana", "3")
+    # the scored file as an absolute path and its digest, wherever the page was started from
+    assert (d.scored_file, d.scored_file_sha256) == (str(scored_file.resolve()), sha256(scored_file))
     page = client.get("/shipment?id=S00258").text
     assert "CN inputs" in page and 'id="current-status">confirmed' in page
     assert 'name="analyst" value="ana"' in page  # the name is remembered

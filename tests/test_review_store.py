@@ -14,6 +14,7 @@ from detector.cli.main import app
 from detector.errors import InputError
 from detector.review.store import Context, DecisionStore
 from features.schema import LABELS
+from models.artifact import sha256
 from review_helpers import make_scored
 
 
@@ -135,7 +136,8 @@ def test_cli_decide_with_scored_file_records_model_and_score(tmp_path):
     r = CliRunner().invoke(app, ["review", "decide", "S00001", "--status", "cleared", "--note", "ok", "--scored", str(scored), "--db", str(db), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert d["model_version"] == "3" and d["scored_file"] == "scored.parquet" and d["risk_score"] is not None
+    assert d["model_version"] == "3" and d["risk_score"] is not None
+    assert d["scored_file"] == str(scored.resolve()) and d["scored_file_sha256"] == sha256(scored)
 
 
 def test_cli_decide_refuses_shipment_not_in_scored_file(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from detector.cli._console import results, safe
+from detector.cli._console import err_console, results, safe
 
 
 def _pct(x) -> str:
@@ -19,6 +19,7 @@ def evaluate(
     labels: Path = typer.Option(..., "--labels", help="shipment_id,label[,scenario] (from `generate` or `review export`)."),
     json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also write the figures as JSON to this file (- for stdout, like --json)."),
+    log: bool = typer.Option(False, "--log", help="Also record the figures (eval_* metrics, the files' SHA-256, the JSON) on the MLflow run of the model that scored the file."),
 ) -> None:
     """Precision and recall at inspection budgets and at the flags, average precision, recall per scenario."""
     from detector.evaluate import evaluate as run_evaluate
@@ -27,6 +28,12 @@ def evaluate(
     if output is not None:
         check_output(output, [scored, labels], stdout=True)
     result = run_evaluate(scored, labels)
+    if log:
+        from detector.jobs.models import record_evaluation
+
+        logged = record_evaluation(result, scored, labels)
+        err_console.print(f"recorded {len(logged['metrics'])} figures on run {safe(logged['run_id'])} "
+                          f"(artifact {safe(logged['artifact'])})", highlight=False)
     text = jsonlib.dumps(result.to_dict(), indent=2, default=str)
     if output is not None and not is_stdout(output):
         write_text_output(text, output)

@@ -1,9 +1,11 @@
-"""`waypoint models ...`: list registered versions, promote one, show one."""
+"""`waypoint models ...`: list registered versions, promote one, show one, compare two."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
-from detector.cli._console import json_text, results, safe
+from detector.cli._console import err_console, json_text, results, safe
 
 app = typer.Typer(
     help="List, promote and inspect registered detector versions (MLflow model registry).",
@@ -71,29 +73,100 @@ def show(
     ref: str = typer.Argument("waypoint@champion", help="NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory."),
     json: bool = typer.Option(False, "--json", help="Print the model description as JSON on stdout."),
 ) -> None:
-    """Load a model (verifying every file) and describe it: features, threshold, span, parameters."""
-    from detector.jobs.modelref import resolve
+    """Load a model (verifying every file) and describe it: features, threshold, span, parameters,
+    the files it was trained on with their SHA-256, and its run's metrics."""
+    from detector.jobs.models import describe
 
-    loaded = resolve(ref)
-    d = loaded.detector
-    description = {
-        "ref": ref,
-        "name": loaded.name,
-        "version": loaded.version,
-        "run_id": loaded.run_id,
-        "contract_version": d.contract_version,
-        "trained_span": list(d.trained_span) if d.trained_span else None,
-        "threshold": d.threshold,
-        "features": list(d.feature_names),
-        "params": d.params,
-        "reference_state_as_of": str(d.state.as_of) if d.state is not None else None,
-        "reference_state_digest": d.state.digest() if d.state is not None else None,
-    }
+    description = describe(ref)
     if json:
         typer.echo(json_text(description, version_keys=_VERSIONS))
         return
     console = results()
     for key, value in description.items():
-        if isinstance(value, list) and key == "features":
+        if key == "training_files":
+            console.print(f"[bold]{key}:[/]" + ("" if value else " -"), highlight=False)
+            for f in value:
+                console.print(f"  {safe(f['role'])}: {safe(f['path'])}  sha256 {safe(f['sha256'])}", highlight=False, soft_wrap=True)
+            continue
+        if key == "metrics":
+            value = ", ".join(f"{k} {v:.4g}" for k, v in sorted(value.items())) or "-"
+        elif isinstance(value, list) and key == "features":
             value = ", ".join(value)
         console.print(f"[bold]{key}:[/] {safe(value)}", highlight=False, soft_wrap=True)
+
+
+@app.command("compare")
+def compare(
+    a: str = typer.Argument(..., help="First model: NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory."),
+    b: str = typer.Argument(..., help="Second model, the same way."),
+    file: list[str] = typer.Option(None, "--file", help="Shipment files or globs to score with both models (the score shift)."),
+    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports for scoring --file (files or globs)."),
+    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for --file."),
+    json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
+) -> None:
+    """Compare two models: parameters, features, every metric of their runs (held-out `eval_*` ones
+    from `waypoint evaluate --log`) and, with --file, how the scores of that file move between them."""
+    from detector.jobs.models import compare as run_compare
+
+    with err_console.status("comparing") as status:
+        result = run_compare(a, b, file=[Path(f) for f in file] if file else None,
+                             inputs=[Path(p) for p in inputs] if inputs else None, mapping=mapping,
+                             progress=lambda msg: status.update(safe(msg)))
+    if json:
+        typer.echo(json_text(result.to_dict(), version_keys=_VERSIONS))
+        return
+    _render_comparison(result, results())
+
+
+def _num(value) -> str:
+    return "-" if value is None else (f"{value:.4g}" if isinstance(value, float) else safe(value))
+
+
+def _render_comparison(result, console) -> None:
+    from rich.table import Table
+
+    label = {side: f"{safe(h['name'])} v{safe(h['version'])}" for side, h in (("a", result.a), ("b", result.b))}
+    for side, head in (("A", result.a), ("B", result.b)):
+        span = " .. ".join(head["trained_span"]) if head["trained_span"] else "-"
+        console.print(f"[bold]{side}[/] {label[side.lower()]} · run {safe(head['run_id']) or '-'} · trained on {safe(span)}",
+                      highlight=False)
+    differ = [p for p in result.params if not p["same"]]
+    console.print(f"[bold]parameters:[/] {len(result.params) - len(differ)} the same, {len(differ)} differ", highlight=False)
+    table = Table()
+    for column in ("parameter", "A", "B"):
+        table.add_column(column, overflow="fold")
+    for p in differ:
+        table.add_row(safe(p["name"]), safe(p["a"]) if p["a"] is not None else "-", safe(p["b"]) if p["b"] is not None else "-")
+    if differ:
+        console.print(table)
+    console.print(f"[bold]features:[/] {len(result.features_both)} in both", highlight=False)
+    for side, only in (("A", result.features_only_a), ("B", result.features_only_b)):
+        if only:
+            console.print(f"  only in {side}: {safe(', '.join(only))}", highlight=False, soft_wrap=True)
+    if result.metrics:
+        console.print("[bold]metrics[/] of the runs (eval_*: held-out figures recorded by `waypoint evaluate --log`)",
+                      highlight=False)
+        table = Table()
+        for column in ("metric", "A", "B", "B - A"):
+            table.add_column(column, justify="right" if column != "metric" else "left")
+        for m in result.metrics:
+            table.add_row(safe(m["name"]), _num(m["a"]), _num(m["b"]), _num(m["change"]))
+        console.print(table)
+    shift = result.shift
+    if shift is None:
+        return
+    console.print(
+        f"[bold]score shift[/] on {safe(', '.join(shift.file))}: {shift.rows:,} lines · Spearman rank correlation "
+        f"{shift.spearman:.3f} · top {shift.top_share:.0%}: {shift.top_overlap:,} of {shift.top_a:,} in both · "
+        f"flagged A {shift.flagged_a:,}, B {shift.flagged_b:,}, both {shift.flagged_both:,}",
+        highlight=False, soft_wrap=True,
+    )
+    if shift.moves:
+        console.print("[bold]largest moves[/] of risk_score", highlight=False)
+        table = Table()
+        for column in ("shipment", "score A", "score B", "change", "rank A", "rank B"):
+            table.add_column(column, justify="left" if column == "shipment" else "right")
+        for m in shift.moves:
+            table.add_row(safe(m["shipment_id"]), f"{m['risk_score_a']:.1f}", f"{m['risk_score_b']:.1f}",
+                          f"{m['change']:+.1f}", f"{m['risk_rank_a']:,}", f"{m['risk_rank_b']:,}")
+        console.print(table)

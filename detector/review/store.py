@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     model_name TEXT,
     model_version TEXT,
     risk_score REAL,
-    scored_file TEXT
+    scored_file TEXT,
+    scored_file_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS decisions_shipment ON decisions (shipment_id, id);
 CREATE TABLE IF NOT EXISTS audit (
@@ -81,6 +82,7 @@ class Decision:
     model_version: str | None = None
     risk_score: float | None = None
     scored_file: str | None = None
+    scored_file_sha256: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,12 +90,14 @@ class Decision:
 
 @dataclass(frozen=True)
 class Context:
-    """What the analyst saw when deciding: the model and score behind the flag."""
+    """What the analyst saw when deciding: the model and score behind the flag, and the
+    scored file (absolute path and SHA-256) it was read from."""
 
     model_name: str | None = None
     model_version: str | None = None
     risk_score: float | None = None
     scored_file: str | None = None
+    scored_file_sha256: str | None = None
 
 
 #: Statuses that are an outcome (a label): they need a note saying what was checked.
@@ -121,6 +125,22 @@ def check_status(status: str) -> str:
     return status
 
 
+#: Columns added to ``decisions`` after its first release, with their type: a store made
+#: before them gains them (empty for its earlier rows) when it is opened.
+_ADDED_COLUMNS = {"scored_file_sha256": "TEXT"}
+
+
+def _add_missing_columns(con: sqlite3.Connection) -> None:
+    have = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in have:
+            try:
+                con.execute(f"ALTER TABLE decisions ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # added meanwhile by another process
+                if "duplicate column" not in str(exc):
+                    raise
+
+
 class DecisionStore:
     """Decisions in one SQLite file; every method opens its own short connection.
 
@@ -136,6 +156,7 @@ class DecisionStore:
             with closing(self._connect()) as con:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
+                _add_missing_columns(con)
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path}: not a usable decision store ({exc})", hint="pass another --db file") from exc
 
@@ -175,11 +196,12 @@ class DecisionStore:
                 ctx = contexts.get(sid) or Context()
                 cur = con.execute(
                     "INSERT INTO decisions (shipment_id, status, note, analyst, decided_at, model_name, "
-                    "model_version, risk_score, scored_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sid, status, note, analyst, now, ctx.model_name, ctx.model_version, ctx.risk_score, ctx.scored_file),
+                    "model_version, risk_score, scored_file, scored_file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, status, note, analyst, now, ctx.model_name, ctx.model_version, ctx.risk_score, ctx.scored_file,
+                     ctx.scored_file_sha256),
                 )
                 out.append(Decision(cur.lastrowid, sid, status, note, analyst, now, ctx.model_name,
-                                    ctx.model_version, ctx.risk_score, ctx.scored_file))
+                                    ctx.model_version, ctx.risk_score, ctx.scored_file, ctx.scored_file_sha256))
             con.execute(
                 "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 (now, analyst, "decide" if len(ids) == 1 else "bulk-decide", f"{status}: {', '.join(ids)}"),
