@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from detector import lineage
 from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.read import load_side_tables, load_spilled, rejects_path, write_rejects
@@ -142,6 +143,10 @@ def _in_background(fn) -> Future:
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
            say: Progress, chunk_rows: int, started: float, collector: PausedCollector, threshold: bool = False,
            importing_country: str | None = None) -> ScoreResult:
+    # The lineage the output will carry: the files' digests are computed on a thread meanwhile.
+    trace = lineage.start(shipments, inputs=inputs, events=events, mapping=mapping, options={
+        "budget": budget, "top": top, "threshold": threshold, "explore": explore, "importing_country": importing_country,
+        "chunk_rows": chunk_rows})
     # Spills live beside the output (same disk as the result) and are removed at the end.
     # Named after the output and this process, so a later run can remove it if this one is killed.
     with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
@@ -190,7 +195,9 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
 
         say(f"writing {output}")
         with atomic_path(output) as tmp_out:
-            spill.write(detector, scores, reasons, tmp_out, fmt, metadata=_metadata(model, context, inputs, events))
+            spill.write(detector, scores, reasons, tmp_out, fmt,
+                        metadata={**_metadata(model, context, inputs, events), **trace.metadata(model, context)})
+        trace.write_beside(output, fmt)  # a CSV's lineage (Parquet carries it inside)
         rejects_file = rejects_path(output)
         if rows_rejected:
             write_rejects(loaded, output)
