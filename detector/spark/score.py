@@ -1,0 +1,309 @@
+"""`waypoint score --engine spark`: the scoring job on a Spark cluster (or ``local[*]``).
+
+read + map + validate (the single-machine reader on each batch, ``detector.spark.read``)
+-> features of each arrival month against the history before it, and the model's score
+parts, in one Arrow UDF per month (``detector.spark.build``) -> file-wide ranks and flags
+on the driver (``Detector.rank`` over every line's scores: the same function, so the
+same ranks and flags) -> reasons of the flagged lines and the scored rows, per batch ->
+a Parquet dataset partitioned by ``arrival_month``, the flagged lines as one ranked
+Parquet file, the rejects as a dataset beside it.
+
+Nothing is committed until ``rows read == scored + rejected`` holds on what was written:
+every output is written under a temporary folder beside the output and renamed into
+place at the end (a killed run leaves only that folder, which the next run removes).
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from detector.errors import InputError
+from detector.io.mapping import Mapping
+from detector.spark import session as fs
+from detector.spark.build import ARRIVAL_MONTH, PART_PREFIX, features as month_features
+from detector.spark.read import FILE, LINE, SOURCE, read
+from detector.spark.types import spark_schema, to_batches
+from features.schema import INPUTS, SHIPMENTS
+from models.detector import ID
+from models.reasons import REASON_CODES, REASONS
+
+Progress = Callable[[str], None]
+#: The score columns ``Detector.rank`` gives, carried from the driver to the executors.
+RANK_COLUMNS = ("risk_score", "forest_score", "ranker_score", "explore", "risk_rank", "flagged")
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run writes: the scored dataset, the flagged lines' file, the rejects dataset."""
+
+    scored: str
+    flagged: str
+    rejects: str
+    inputs_rejects: str
+
+    @classmethod
+    def of(cls, output: str) -> "Outputs":
+        base = output.rstrip("/")
+        stem = base[: -len(".parquet")] if base.endswith(".parquet") else base
+        return cls(base, f"{stem}.flagged.parquet", f"{stem}.rejects.parquet", f"{stem}.inputs.rejects.parquet")
+
+    def all(self) -> tuple[str, ...]:
+        return (self.scored, self.flagged, self.rejects, self.inputs_rejects)
+
+
+def shipped_model(detector_dir: Path) -> Path:
+    """A copy of the artifact in a folder named after its manifest's digest, for
+    ``SparkContext.addFile`` (a Spark file is known by its name: two models must not share one)."""
+    digest = hashlib.sha256((detector_dir / "manifest.json").read_bytes()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / "waypoint-spark-models" / digest / f"waypoint-model-{digest}"
+    if not target.exists():
+        tmp = target.with_name(target.name + f".{uuid.uuid4().hex}")
+        shutil.copytree(detector_dir, tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another run shipped the same model meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(ref: str | None, settings, tmp: Path):
+    """``(LoadedModel, artifact directory)`` of a model reference, as ``waypoint score`` resolves it."""
+    from detector.jobs.modelref import DEFAULT_REF, LoadedModel, model_errors, resolve, store
+
+    ref = ref or DEFAULT_REF
+    path = Path(ref)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return resolve(ref, settings), path
+    from models import artifact
+    from models.tracking import locate_detector
+
+    with model_errors():
+        detector_dir, resolved = locate_detector(store(settings), ref, tmp)
+        detector = artifact.load(detector_dir)
+    loaded = LoadedModel(detector, name=resolved.name or ref,
+                         version=str(resolved.version) if resolved.version is not None else "", ref=ref,
+                         run_id=resolved.run_id)
+    return loaded, Path(detector_dir)
+
+
+class Assemble:
+    """mapInArrow: feature rows with their ranks -> scored rows (reasons for the flagged ones)."""
+
+    def __init__(self, artifact: str, feature_columns: list[str], out_schema: pl.Schema, name: str, version: str):
+        self.artifact, self.feature_columns, self.out_schema = artifact, feature_columns, out_schema
+        self.name, self.version = name, version
+
+    def __call__(self, batches):
+        from detector.spark.build import artifact_path, detector_at
+
+        det = detector_at(artifact_path(self.artifact))
+        for batch in batches:
+            frame = pl.from_arrow(batch)
+            if frame.height == 0:
+                continue
+            at = np.flatnonzero(frame["flagged"].to_numpy())
+            codes = pl.Series(REASON_CODES, [None] * frame.height, dtype=pl.String)
+            texts = pl.Series(REASONS, [None] * frame.height, dtype=pl.String)
+            if at.size:
+                own = {c.removeprefix(PART_PREFIX): frame[c].to_numpy()[at] for c in frame.columns if c.startswith(PART_PREFIX)}
+                if "explore" in frame.columns:
+                    own["explore"] = frame["explore"].to_numpy()[at]
+                rendered = det.explain(frame[at], own)
+                codes = codes.scatter(at, rendered[REASON_CODES])
+                texts = texts.scatter(at, rendered[REASONS])
+            frame = frame.with_columns(codes, texts, pl.lit(self.name, pl.String).alias("model_name"),
+                                       pl.lit(self.version, pl.String).alias("model_version"))
+            out = frame.select(*det.output_columns(self.feature_columns), ARRIVAL_MONTH)
+            yield from to_batches(out, self.out_schema)
+
+
+def score(
+    shipments: Sequence[str],
+    output: str,
+    *,
+    model: str | None = None,
+    settings=None,
+    inputs: Sequence[str] | None = None,
+    events: Sequence[Path] | None = None,
+    mapping: Path | None = None,
+    budget: float | None = None,
+    top: int | None = None,
+    threshold: bool = False,
+    explore: float = 0.0,
+    importing_country: str | None = None,
+    strict: bool = False,
+    max_reject_share: float | None = None,
+    master: str | None = None,
+    spark=None,
+    progress: Progress | None = None,
+):
+    """Score shipment files on Spark; returns the ``detector.jobs.score.ScoreResult`` of the run.
+
+    ``output`` is a folder (any path Spark writes) for the scored dataset; the flagged
+    lines go to ``OUT.flagged.parquet`` and the rejects to ``OUT.rejects.parquet`` beside it
+    (``OUT`` without ``.parquet``). ``spark``: a session to use (default: :func:`session` on ``master``).
+    """
+    from pyspark.sql import functions as F
+
+    from detector.config import Settings
+    from detector.io.read import load_side_tables
+    from detector.jobs.score import ScoreResult, _context, _summary, flag_rule
+    from detector.spark.session import session
+
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    if str(output).lower().endswith(".csv"):
+        raise InputError(f"{output}: --engine spark writes a Parquet dataset", hint="give a folder or a .parquet name")
+    if budget is not None and not 0 < budget <= 1:
+        raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
+    spark = spark or session(master)
+    outputs = Outputs.of(fs.qualify(spark, str(output)))
+    inputs_named = fs.expand(spark, [str(p) for p in shipments]) + (fs.expand(spark, [str(p) for p in inputs]) if inputs else [])
+    for path in inputs_named:
+        for out in outputs.all():
+            if path == out or path.startswith(out + "/"):
+                raise InputError(f"{output}: the output would replace the input {path}", hint="write the scored dataset elsewhere")
+    parent, name = outputs.scored.rsplit("/", 1)
+    for leftover in fs.expand_quiet(spark, f"{parent}/.{name}.waypoint-spark-*"):
+        fs.delete(spark, leftover)  # the temporary folder of a killed run on this output
+    work = f"{parent}/.{name}.waypoint-spark-{uuid.uuid4().hex[:12]}"
+    settings = settings or Settings.from_env()
+    mapping_obj = Mapping.from_toml(mapping) if mapping else None
+    with tempfile.TemporaryDirectory(prefix="waypoint-spark-model-") as tmp:
+        say("loading model")
+        loaded_model, detector_dir = resolve_model(model, settings, Path(tmp))
+        det = loaded_model.detector
+        shipped = shipped_model(detector_dir)
+        spark.sparkContext.addFile(str(shipped), recursive=True)
+    # The model's own events unless --events replaces them; the run's importing country
+    # (or the model's) for lines stating none: the single-machine job's rules (jobs.score).
+    events_loaded = load_side_tables(None, events)[1] if events else None
+    context = _context(det, events_loaded, importing_country, inputs)
+    rule_budget, context["flag_rule"] = flag_rule(det, budget=budget, top=top, threshold=threshold)
+    try:
+        reasons, scores, counts = _run(
+            spark, det, loaded_model, shipped.name, shipments, inputs, events_loaded, mapping_obj, outputs, work,
+            budget=rule_budget, top=top, threshold=threshold, explore=explore, country=context["importing_country"],
+            strict=strict, max_reject_share=max_reject_share, say=say)
+    finally:
+        fs.delete(spark, work)
+    context["above_threshold"] = counts["above_threshold"]
+    summary = _summary(reasons, scores, det, counts["scored"], context=context, budget=rule_budget, top=top)
+    return ScoreResult(
+        output=outputs.scored, rejects=outputs.rejects if counts["rejected"] else None, model=loaded_model.name,
+        model_version=str(loaded_model.version), rows_read=counts["read"], rows_scored=counts["scored"],
+        rows_rejected=counts["rejected"], reject_counts=counts["reject_counts"], dq_counts=counts["dq_counts"],
+        seconds=round(time.perf_counter() - started, 2), flag_rule=context["flag_rule"],
+        above_threshold=context["above_threshold"], events=context["events"], events_digest=context["events_digest"],
+        importing_country=context["importing_country"], inputs_used=bool(inputs), **summary,
+    )
+
+
+def _check_rejects(checked, reject_counts: dict[str, int], max_share: float | None) -> None:
+    """Fail (exit 2) when every line was rejected, or more than ``max_share`` of them (as ``waypoint score``)."""
+    read = checked.rows_read
+    rejected = checked.rejected
+    if not read or (rejected < read and (max_share is None or rejected / read <= max_share)):
+        return
+    why = ", ".join(f"{code} {n:,}" for code, n in list(reject_counts.items())[:3])
+    names = ", ".join(checked.files)
+    if rejected == read:
+        msg = f"{names}: all {read:,} {checked.table.name} row(s) were rejected ({why}); nothing scored"
+    else:
+        msg = (f"{names}: {rejected:,} of {read:,} {checked.table.name} rows ({rejected / read:.1%}) were rejected, "
+               f"more than --max-reject-share {max_share:.1%} ({why})")
+    raise InputError(msg, hint="see every reason with `waypoint check FILE --rejects rejects.csv`")
+
+
+def _run(spark, det, loaded_model, artifact: str, shipments, inputs, events_loaded, mapping, outputs: Outputs, work: str, *,
+         budget, top, threshold, explore, country, strict, max_reject_share, say):
+    from pyspark.sql import functions as F
+
+    from features.families.tariff import conform_events
+
+    say("reading and validating shipments")
+    checked = read(spark, [str(p) for p in shipments], SHIPMENTS, mapping=mapping, work=work, strict=strict)
+    reject_counts = checked.reject_counts()
+    _check_rejects(checked, reject_counts, max_reject_share)  # a bad extract fails before any work
+    inputs_checked = read(spark, [str(p) for p in inputs], INPUTS, work=work) if inputs else None
+    event_rows = None if events_loaded is None else conform_events(events_loaded.valid)
+    lines = checked.valid.drop(SOURCE, LINE, FILE)
+    if country:
+        lines = lines.withColumn("importing_country", F.coalesce(F.col("importing_country"), F.lit(country)))
+    ins = inputs_checked.valid.select(*INPUTS.names) if inputs_checked is not None else None
+
+    say("building features per arrival month")
+    feats = month_features(spark, lines, ins, state=det.state, events=event_rows, artifact=artifact, detector=det)
+    feats_path = f"{work}/features"
+    feats.write.parquet(feats_path)
+    feats = spark.read.parquet(feats_path)
+
+    say("ranking")
+    part_cols = [c for c in feats.columns if c.startswith(PART_PREFIX)]
+    scores = pl.from_arrow(feats.select(ID, *part_cols).toArrow())
+    parts = {c.removeprefix(PART_PREFIX): scores[c].to_numpy() for c in part_cols}
+    ranking = det.rank(parts, scores[ID].cast(pl.String).fill_null(""), budget=budget, top=top, explore=explore,
+                       threshold=threshold)
+    above = int((parts["priority"] > det.threshold).sum())
+    ranked = pl.DataFrame({ID: scores[ID], **{c: ranking[c] for c in RANK_COLUMNS if c in ranking}})
+    del scores, parts
+    ranks = spark.createDataFrame(ranked.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    rank_names = [c for c in RANK_COLUMNS if c in ranking]
+    joined = feats.drop(*[c for c in rank_names if c in feats.columns]).join(ranks, ID)
+
+    say(f"explaining {int(ranking['flagged'].sum()):,} flags and writing")
+    feature_columns = [c for c in feats.columns if not c.startswith(PART_PREFIX) and c != ARRIVAL_MONTH]
+    empty = pl.DataFrame(schema={**_schema_of(feats.schema), **_schema_of(ranks.schema)})
+    sample = empty.with_columns(pl.lit(None, dtype=pl.String).alias(REASON_CODES), pl.lit(None, dtype=pl.String).alias(REASONS),
+                                pl.lit(None, dtype=pl.String).alias("model_name"), pl.lit(None, dtype=pl.String).alias("model_version"))
+    out_schema = sample.select(*det.output_columns(feature_columns), ARRIVAL_MONTH).schema
+    fn = Assemble(artifact, feature_columns, out_schema, loaded_model.name, str(loaded_model.version))
+    scored = joined.mapInArrow(fn, spark_schema(out_schema))
+    tmp_scored = f"{work}/scored"
+    scored.repartition(ARRIVAL_MONTH).sortWithinPartitions("risk_rank").write.partitionBy(ARRIVAL_MONTH).parquet(tmp_scored)
+    written = spark.read.parquet(tmp_scored)
+    tmp_flagged = f"{work}/flagged"
+    written.filter(F.col("flagged")).orderBy("risk_rank").coalesce(1).write.parquet(tmp_flagged)
+    tmp_rejects = f"{work}/rejects"
+    checked.rejects.write.parquet(tmp_rejects)
+    tmp_inputs_rejects = f"{work}/inputs_rejects"
+    if inputs_checked is not None:
+        inputs_checked.rejects.write.parquet(tmp_inputs_rejects)
+
+    # The promise of the contract, on what was written: nothing read is lost.
+    n_scored = written.count()
+    n_rejected = spark.read.parquet(tmp_rejects).count()
+    if n_scored + n_rejected != checked.rows_read:
+        raise RuntimeError(f"rows read {checked.rows_read} != scored {n_scored} + rejected {n_rejected}")
+    if n_scored != ranked.height:
+        raise RuntimeError(f"ranked {ranked.height} lines but wrote {n_scored}")
+
+    say(f"committing {outputs.scored}")
+    flagged_files = fs.part_files(spark, tmp_flagged)
+    fs.rename(spark, tmp_scored, outputs.scored)
+    fs.rename(spark, flagged_files[0], outputs.flagged)
+    fs.rename(spark, tmp_rejects, outputs.rejects)
+    if inputs_checked is not None and spark.read.parquet(tmp_inputs_rejects).count():
+        fs.rename(spark, tmp_inputs_rejects, outputs.inputs_rejects)
+    else:
+        fs.delete(spark, outputs.inputs_rejects)  # an old one would describe another run
+
+    flagged = pl.from_arrow(spark.read.parquet(outputs.flagged).toArrow())
+    counts = {"read": checked.rows_read, "scored": n_scored, "rejected": n_rejected, "reject_counts": reject_counts,
+              "dq_counts": checked.dq_counts, "above_threshold": above}
+    return flagged, ranked, counts
+
+
+def _schema_of(struct) -> dict:
+    from detector.spark.build import _polars_schema
+
+    return dict(_polars_schema(struct))
