@@ -2,7 +2,7 @@
 """Set up waypoint in ./.venv and run it: the only script a fresh clone needs.
 
     python3 dev.py demo     # install, then run `waypoint demo` on a generated sample world
-    python3 dev.py test     # install (with test extras and Chromium), then run the test suite
+    python3 dev.py test     # install (with test and Spark extras, Chromium and Java), then run the test suite
     python3 dev.py waypoint ARGS...   # install, then run any waypoint command
 
 Needs only Python 3.11+. Installs pinned versions from constraints.txt; re-installs
@@ -64,6 +64,20 @@ def ensure_chromium() -> None:
         _say(f"{CHROMIUM} is missing and apt-get is not usable: browser tests will fail")
 
 
+def ensure_java() -> None:
+    """Spark tests need Java 17+; install Debian's headless JRE when we are allowed to."""
+    if shutil.which("java"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _say("installing Debian's openjdk-17-jre-headless for the Spark tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run("apt-get", "update", "-qq", env=env)
+        _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "openjdk-17-jre-headless", env=env,
+             stdout=subprocess.DEVNULL)
+    else:
+        _say("java is missing and apt-get is not usable: Spark tests will fail")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__)
@@ -71,8 +85,9 @@ def main(argv: list[str]) -> int:
     cmd, rest = argv[0], argv[1:]
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if cmd == "test":
-        ensure_venv("test")
+        ensure_venv("test,spark")
         ensure_chromium()
+        ensure_java()
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
     if cmd == "demo":
         ensure_venv()
