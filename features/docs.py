@@ -12,6 +12,7 @@ _FAMILY_TITLES = {
     "price": "Price",
     "origin_switch": "Origin switch",
     "consistency": "Consistency",
+    "parties": "Known parties (needs a party list: --parties)",
     "entities": "Entities",
     "tariff": "Tariff differential",
 }

@@ -17,6 +17,7 @@ arrival months at a time, each chunk with a state holding the earlier chunks' hi
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from features.families._context import (
 )
 from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
+from features import revenue
+from features.families import parties as known_parties
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
     FIRST_TABLES, SUM_TABLES, ReferenceState, extended, fit_state, foreign_mark, history_tables, input_rows, line_values,
@@ -63,6 +66,8 @@ FAMILIES: tuple[tuple[Family, int], ...] = (
     (entities.apply, 9),
     (tariff.apply, 0),
 )
+#: Known parties: a join with the party list, no history lookup.
+FAMILIES += ((known_parties.apply, 0),)
 
 
 #: Rows' internal columns that make them history: what each line adds to the sums tables
@@ -140,22 +145,25 @@ def build(
     inputs: pl.LazyFrame | None = None,
     events: pl.DataFrame | None = None,
     state: ReferenceState | None = None,
+    parties: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
-    """All input columns + every feature of ``FEATURE_NAMES`` (Float64, null = unknown) + ``ev_*`` evidence.
+    """All input columns + every feature of ``FEATURE_NAMES`` (Float64, null = unknown) + ``ev_*`` evidence
+    + ``duty_at_risk_usd`` (``features/revenue.py``).
 
     ``state=None`` means "no history before this file" (``fit_state`` of nothing).
     ``events=None`` uses the state's events (none for an empty state). The work is done
     when ``build`` is called (the input is read once, into memory); the LazyFrame returned
-    reads the result. For inputs larger than memory use :func:`build_chunks`.
+    reads the result. For inputs larger than memory use :func:`build_chunks`. ``parties=None``
+    uses the state's known-party list (none for a state without one).
     Python's cyclic garbage collector is paused meanwhile and restored after
     (``features/_runtime.py``).
     """
     with PausedCollector():  # few cycles are made; a collection would walk every loaded module
-        return _build(shipments, inputs=inputs, events=events, state=state)
+        return _build(shipments, inputs=inputs, events=events, state=state, parties=parties)
 
 
 def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.DataFrame | None,
-           state: ReferenceState | None) -> pl.LazyFrame:
+           state: ReferenceState | None, parties: pl.DataFrame | None = None) -> pl.LazyFrame:
     # Loading the compiled lookup kernels is a fixed cost once per process: it starts
     # first, on its own thread, and runs while the input is read.
     warm = threading.Thread(target=_load_kernels, name="waypoint-kernels", daemon=True)
@@ -185,7 +193,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # row in it is worked out beside the keys, and its columns beside the line values.
     tariffs = tariff.lookup_table(wide.get_column("hs_code").unique(), events)
     at = [tariffs.at.alias(_TARIFF_AT)] if tariffs else []
-    rows = wide.select(*NARROW).rechunk().with_columns(
+    rows = wide.select(*NARROW, *known_parties.row_columns(wide.columns)).rechunk().with_columns(
         hs6(pl.col("hs_code")).alias(HS6),
         pl.col("hs_code").str.slice(0, 2).alias(CHAPTER),
         week_of(pl.col("arrival_date")).alias(WEEK),
@@ -206,6 +214,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     lookups = Lookups()
     ctx = _context(_history(state, base, inputs, lookups, warm), has_inputs, events, base, lookups)
+    ctx = dataclasses.replace(ctx, parties=parties if parties is not None else state.parties)
 
     def run(family: Family) -> pl.DataFrame:
         out = family(rows.lazy(), ctx)
@@ -221,7 +230,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     lf = pl.concat([rows, *parts], how="horizontal").lazy()
     added = [c for c in lf.collect_schema().names() if c in FEATURE_NAMES or c.startswith("ev_")]
     feats = lf.select(*added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).collect()
-    return pl.concat([wide, feats], how="horizontal").lazy()
+    return revenue.with_duty_at_risk(pl.concat([wide, feats], how="horizontal"), tariff.default_country(events)).lazy()
 
 
 def _load_kernels() -> None:
@@ -250,6 +259,7 @@ def build_chunks(
     state: ReferenceState | None = None,
     chunk_rows: int = 2_000_000,
     spill_dir: str | Path | None = None,
+    parties: pl.DataFrame | None = None,
 ) -> Iterator[pl.DataFrame]:
     """:func:`build` under a memory bound: the same features, computed a few arrival months at a time.
 
@@ -284,7 +294,8 @@ def build_chunks(
             if ins is not None:
                 lacking = pl.col("arrival_date").is_between(state.complete_to("inputs"), last_day, closed="right")
                 chunk_inputs = ins.filter(lacking).collect()
-            yield build(chunk.lazy(), inputs=None if chunk_inputs is None else chunk_inputs.lazy(), events=events, state=state).collect()
+            yield build(chunk.lazy(), inputs=None if chunk_inputs is None else chunk_inputs.lazy(), events=events, state=state,
+                        parties=parties).collect()
             # The rows this chunk added to the history join the state, which is then
             # complete to the chunk's last day for every source.
             lacking = pl.col("arrival_date") > pl.lit(state.complete_to("shipments"), dtype=pl.Date)

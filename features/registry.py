@@ -28,6 +28,9 @@ class Feature:
     reason_code: str  # stable: analysts filter and count by it
     reason: str  # sentence template over the row's numbers
     why: str  # why it signals transshipment
+    # A fact stated on every flag where it holds (value > 0, evidence known), whatever its
+    # share of the score: an analyst must not miss it (``models.reasons.with_stated``).
+    stated: bool = False
 
 
 REGISTRY: tuple[Feature, ...] = (
@@ -209,6 +212,22 @@ REGISTRY: tuple[Feature, ...] = (
         ("hs_code", "origin_country", "declared_value_usd", "arrival_date"), "higher", "TARIFF_DIFFERENTIAL",
         "declaring {origin_country} instead of {ev_tariffed_origin} avoids {value:.0f} USD of duty",
         "The incentive to lie about origin is the duty saved; large savings are worth the fraud.",
+    ),
+)
+
+REGISTRY += (
+    # -- known parties (needs a party list: --parties) --------------------------------------
+    Feature(
+        "known_party", "parties",
+        "Number of listings (role x list) of a known-party list that name the line's importer, exporter or "
+        "manufacturer and were listed on or before the arrival day: ids matched exactly, names after "
+        "normalisation (accents, case, punctuation, legal forms such as Co., Ltd, JSC, Sdn Bhd, PT, LLC, GmbH); "
+        "0 for none. Null when no list is given.",
+        ("importer_id", "exporter_id", "manufacturer_id", "arrival_date"), "higher", "KNOWN_PARTY",
+        "the {ev_known_party_role} is named in {ev_known_party_list} since {ev_known_party_since}",
+        "Enforcement has already found this party in a circumvention or evasion case, a seizure or a watch "
+        "list: its other lines are the first to check.",
+        stated=True,
     ),
 )
 

@@ -165,4 +165,19 @@ FLOWS = Table(
     ),
 )
 
-TABLES = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS, "flows": FLOWS}
+#: Known parties (optional): firms named in circumvention or evasion findings, earlier
+#: seizures or a watch list (``features.families.parties``). A row needs a party id or a
+#: name (checked when the list is read: ``detector.io.parties``).
+PARTIES = Table(
+    name="party list",
+    columns=(
+        Column("party_id", Kind.STRING, False, "the party's id as the shipments carry it (matched exactly)"),
+        Column("party_name", Kind.STRING, False, "the party's name (matched after normalisation)"),
+        Column("role", Kind.STRING, True, "importer, exporter or manufacturer"),
+        Column("list_name", Kind.STRING, True, "the list or finding that names the party"),
+        Column("source", Kind.STRING, False, "the public notice or case behind the listing"),
+        Column("date_listed", Kind.DATE, True, "the party counts from this day on"),
+    ),
+)
+
+TABLES = {"shipments": SHIPMENTS, "inputs": INPUTS, "events": EVENTS, "labels": LABELS, "flows": FLOWS, "parties": PARTIES}

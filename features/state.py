@@ -223,6 +223,8 @@ class ReferenceState:
     spans: dict[str, Span] = field(default_factory=_no_spans)
     has_inputs: bool = False
     format: int = field(default=STATE_FORMAT)
+    # The known-party list the model was trained with (``features.families.parties``); None: none.
+    parties: pl.DataFrame | None = None
 
     @property
     def as_of(self) -> date:
@@ -240,6 +242,8 @@ class ReferenceState:
         for name, df in self.tables.items():
             df.write_parquet(path / f"{name}.parquet")
         self.events.write_parquet(path / "events.parquet")
+        if self.parties is not None:
+            self.parties.write_parquet(path / "parties.parquet")
         meta = {"format": self.format, "as_of": self.as_of.isoformat(), "has_inputs": self.has_inputs,
                 "spans": {k: v.to_json() for k, v in self.spans.items()}, "digest": self.digest()}
         (path / "state.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -263,6 +267,7 @@ class ReferenceState:
             events=pl.read_parquet(path / "events.parquet"),
             spans={source: Span.from_json(meta["spans"][source]) for source in SOURCES},
             has_inputs=bool(meta["has_inputs"]),
+            parties=pl.read_parquet(path / "parties.parquet") if (path / "parties.parquet").is_file() else None,
         )
         if verify and state.digest() != meta["digest"]:
             raise ValueError(f"{path}: reference state digest does not match its content (file changed or damaged)")
@@ -276,6 +281,8 @@ class ReferenceState:
         for name in TABLE_NAMES:
             _update(h, name, self.tables[name])
         _update(h, "events", self.events)
+        if self.parties is not None:  # a state without a list keeps the digest it always had
+            _update(h, "parties", self.parties)
         return h.hexdigest()
 
 
@@ -331,4 +338,5 @@ def extended(state: ReferenceState, tables: dict[str, pl.DataFrame], complete_to
         events=state.events,
         spans={source: span(source) for source in SOURCES},
         has_inputs=has_inputs,
+        parties=state.parties,
     )

@@ -47,6 +47,7 @@ class Context:
     rows: pl.LazyFrame
     event_weeks: tuple[int, ...] = ()
     lookups: Lookups = field(default_factory=Lookups)
+    parties: pl.DataFrame | None = None  # the known-party list (features.families.parties); None: no list
 
     def window_sums(self, lf: pl.LazyFrame, table: str, *, on: Sequence[str], table_on: Sequence[str],
                     end: pl.Expr | pl.Series, periods: int | None, values: Sequence[str], prefix: str,
