@@ -460,10 +460,21 @@ def dq_expr(checks: Mapping[str, Check]) -> pl.Expr:
     return pl.struct(inputs).map_batches(render, return_dtype=dtype, is_elementwise=True)
 
 
-def with_dq(frame, checks: Mapping[str, Check]):
+def with_dq(frame, checks: Mapping[str, Check], hit: pl.Series | None = None):
     """``frame`` (a DataFrame or LazyFrame with the flag columns) plus ``dq_codes`` and
-    ``dq_notes`` from its scored ``checks``."""
-    return frame.with_columns(dq_expr(checks).alias("_dq")).unnest("_dq")
+    ``dq_notes`` from its scored ``checks``. A DataFrame's flagged rows (``hit``, when the
+    caller has the mask) are rendered and scattered back directly."""
+    if not isinstance(frame, pl.DataFrame) or not checks:
+        return frame.with_columns(dq_expr(checks).alias("_dq")).unnest("_dq")
+    if hit is None:
+        hit = frame.select(pl.any_horizontal([pl.col(f).fill_null(False) for f in checks])).to_series()
+    hit = hit.arg_true()
+    codes = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(DQ_CODES)
+    notes = codes.alias(DQ_NOTES)
+    if len(hit):
+        got = frame[hit].select(*join_reasons(*reason_lists(checks)))
+        codes, notes = codes.scatter(hit, got["reason_codes"]), notes.scatter(hit, got["reasons"])
+    return frame.with_columns(codes, notes)
 
 
 def dq_counts(frame: pl.DataFrame, checks: Mapping[str, Check]) -> dict[str, int]:
@@ -475,7 +486,8 @@ def dq_counts(frame: pl.DataFrame, checks: Mapping[str, Check]) -> dict[str, int
     if not by_code or frame.height == 0:
         return {}
     counts = frame.select(
-        pl.any_horizontal([pl.col(f).fill_null(False) for f in flags]).sum().alias(code) for code, flags in by_code.items()
+        (pl.col(flags[0]) if len(flags) == 1 else pl.any_horizontal([pl.col(f).fill_null(False) for f in flags])).sum().alias(code)
+        for code, flags in by_code.items()
     ).row(0, named=True)
     return dict(sorted(((c, int(n)) for c, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
 
