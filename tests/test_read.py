@@ -126,6 +126,10 @@ def test_glob_reads_several_files_and_rejects_duplicates_across_them(tmp_path):
     assert loaded.rejects["reason_codes"].to_list() == ["duplicate_shipment_id"]
     assert loaded.rejects["_source"][0].endswith("b.csv") and loaded.rejects["_line"][0] == 3
     assert loaded.rows_read == 4
+    # the reason names the line that has the key first
+    assert f"'S1 first at {tmp_path / 'a.csv'}:2'" in loaded.rejects["reasons"][0]
+    spilled, _ = load_spilled([str(tmp_path / "*.csv")], SHIPMENTS, tmp_path)
+    assert spilled.rejects["reasons"].to_list() == loaded.rejects["reasons"].to_list()
 
 
 def test_parquet_input_with_native_types(tmp_path):

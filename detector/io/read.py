@@ -64,7 +64,7 @@ _BLANK = "__blank__"
 _QUOTE_NOTE = "__quote__"
 #: Whether a row breaks a rule that rejects it / one that scores it with a data-quality
 #: code: worked out in the streaming read, where it is cheap (horizontal operations over
-#: the collected frame's many chunks cost 0.4-0.6 s per million rows).
+#: the collected frame's many chunks are slow).
 _REJECTED, _SCORED = "__rejected__", "__scored__"
 _CSV = {".csv"}
 _PARQUET = {".parquet", ".pq"}
@@ -770,9 +770,11 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     per_file = {0: df.height} if len(plans) == 1 else dict(df.group_by("_file").len().iter_rows())
     _refuse_empty(files, per_file)
     if table.key:
-        dup = v.duplicate_check(table.key)
+        dup = _duplicate_check(table.key)
         checks[dup.flag] = dup
-        df = df.with_columns(_duplicates(df[table.key]).alias(dup.flag))
+        repeated = _duplicates(df[table.key])
+        first = _first_seen(df.select(table.key, "_source", "_line"), table.key, repeated.arg_true())
+        df = df.with_columns(repeated.alias(dup.flag), first.alias(_FIRST))
         df = df.with_columns(pl.col(_REJECTED) | pl.col(dup.flag))
     ok = ~df.get_column(_REJECTED)
     good = df.filter(ok) if not ok.all() else df
@@ -807,6 +809,28 @@ def _refuse_empty(files: list[Path], per_file: dict[int, int]) -> None:
     empty = [str(f) for i, f in enumerate(files) if not per_file.get(i)]
     if empty:
         raise InputError(f"{', '.join(empty)}: no data rows (header only)", hint="the file needs at least one data row")
+
+
+#: Where a repeated key was first seen ("file:line"), on the rows that repeat it.
+_FIRST = "__first__"
+
+
+def _duplicate_check(key: str) -> v.Check:
+    """A repeated key rejects the line; the reason names the line that has it first."""
+    return v.Check(f"duplicate_{key}", key, "repeats the key of an earlier line", pl.col(v.flag_name(f"duplicate_{key}", key)), _FIRST)
+
+
+def _first_seen(rows: pl.DataFrame, key: str, repeated: pl.Series) -> pl.Series:
+    """``'KEY' first at FILE:LINE`` on the rows at ``repeated`` (their key's first line), null elsewhere."""
+    out = pl.repeat(None, rows.height, dtype=pl.String, eager=True).alias(_FIRST)
+    if not len(repeated):
+        return out
+    keys = rows.get_column(key).gather(repeated).unique()
+    firsts = (rows.with_row_index("_at").filter(pl.col(key).is_in(keys.implode()))
+              .group_by(key).agg(pl.col("_source").first(), pl.col("_line").first()))
+    told = rows[repeated].select(key).join(firsts, on=key, how="left", maintain_order="left").select(
+        pl.format("{} first at {}:{}", pl.col(key), pl.col("_source"), pl.col("_line"))).to_series()
+    return out.scatter(repeated, told)
 
 
 def _duplicates(keys: pl.Series) -> pl.Series:
@@ -852,12 +876,17 @@ def load_spilled(
     per_file = dict(scan.group_by("_file").len().collect().iter_rows())
     _refuse_empty(files, per_file)
     if table.key:
-        dup = v.duplicate_check(table.key)
+        dup = _duplicate_check(table.key)
         checks[dup.flag] = dup
-        # Only the key column is held: the rows it repeats on are few, their numbers mark them.
-        keys = pl.scan_parquet(checked).filter(~pl.col(_BLANK)).select(table.key).collect().to_series()
-        repeated = _duplicates(keys).arg_true()
+        # Only the key column (and where each line is) is held: the rows it repeats on are
+        # few, their numbers mark them.
+        keys = pl.scan_parquet(checked).filter(~pl.col(_BLANK)).select(table.key, "_source", "_line").collect()
+        repeated = _duplicates(keys.get_column(table.key)).arg_true()
+        first = _first_seen(keys, table.key, repeated)
+        where = pl.DataFrame({"_i": repeated.cast(pl.UInt32), _FIRST: first.gather(repeated)})
         scan = scan.with_columns(pl.col("_i").cast(repeated.dtype).is_in(pl.lit(repeated).implode()).alias(dup.flag))
+        scan = scan.join(where.lazy(), on="_i", how="left", maintain_order="left") if where.height else \
+            scan.with_columns(pl.lit(None, dtype=pl.String).alias(_FIRST))
         scan = scan.with_columns(pl.col(_REJECTED) | pl.col(dup.flag))
     ok = ~pl.col(_REJECTED)
     dq = _dq_summary(scan.filter(ok), checks)
