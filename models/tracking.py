@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from models.artifact import ArtifactError
 from models.errors import ModelError
 from models.registry_sqlite import RunRow, SqliteRegistry, Unreadable, VersionRow
 
@@ -681,6 +680,8 @@ def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedMo
             except _mlflow_error() as exc:
                 raise TrackingError(f"cannot download {resolved.label}: {exc.message}") from None
     if not detector_dir.is_dir():
+        from models.artifact import ArtifactError
+
         raise ArtifactError(f"{resolved.label} holds no '{DETECTOR_ARTIFACT}' artifact: not a waypoint model")
     return detector_dir, resolved
 

@@ -81,7 +81,6 @@ def score(
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
     from detector.config import Settings
     from detector.jobs.modelref import resolver
-    from detector.jobs.score import score as run_score
 
     if sum(x is not None for x in (budget, top, threshold)) > 1:
         raise InputError("give one flag rule: --budget, --top or --threshold model",
@@ -100,6 +99,7 @@ def score(
                          sidecar_path(output)])
     settings = Settings.from_env()
     load_model = resolver(model, settings)  # a missing model is reported now, before any file is read
+    from detector.jobs.score import score as run_score  # the scoring stack's imports: after that answer
     with err_console.status("reading shipments and loading the model") as status:
         result = run_score(
             [Path(s) for s in shipments], output, model=load_model,
