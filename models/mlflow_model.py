@@ -31,8 +31,9 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 
-#: Columns ``predict`` returns, in order.
-OUTPUT_COLUMNS = ("shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons")
+#: Columns ``predict`` returns, in order (``dq_codes``: the data-quality codes a row was
+#: scored with, as ``waypoint score`` writes them).
+OUTPUT_COLUMNS = ("shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons", "dq_codes")
 #: How many bad rows an error message lists before summarising the rest.
 _SHOWN_BAD_ROWS = 20
 
@@ -44,6 +45,8 @@ class InvalidRowsError(ValueError):
 def contract_rows(frame: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
     """Cast contract rows to the contract types with the reader's rules, or raise listing bad rows.
 
+    As in ``waypoint score``, only rows that cannot be keyed or placed in time are bad;
+    other defects are scored (the values read as unknown) and named in ``dq_codes``.
     Row numbers in the message count from 0, as pandas' default index does.
     """
     from features.schema import SHIPMENTS
@@ -65,7 +68,7 @@ def contract_rows(frame: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
         raise InvalidRowsError(
             f"{bad.height} of {checked.height} input row(s) break the data contract:\n" + "\n".join(lines) + tail
         )
-    return checked.select(SHIPMENTS.names)
+    return checked.select(*SHIPMENTS.names, "dq_codes", "dq_notes")
 
 
 def score_rows(detector, frame: pd.DataFrame | pl.DataFrame, *, model_name: str = "", model_version: str = "") -> pl.DataFrame:

@@ -13,7 +13,7 @@ import pytest
 
 from contract_helpers import GOOD_ROW
 from detector.errors import InputError
-from detector.io.read import load, load_spilled
+from detector.io.read import load, load_spilled, write_rejects
 from features.schema import SHIPMENTS
 
 HEADER = ",".join([*GOOD_ROW, "goods_description"])
@@ -101,7 +101,7 @@ def test_duplicate_column_names_in_the_header_are_an_error_naming_them(tmp_path)
 
 
 def test_file_name_with_glob_characters_is_read_as_itself(tmp_path):
-    write(tmp_path / "decl1.csv", HEADER, row(1), row(2))
+    write(tmp_path / "decl1.csv", HEADER, row(1))  # as many lines: only the name tells them apart
     literal = write(tmp_path / "decl[1].csv", HEADER, row(7))
     loaded = load([literal], SHIPMENTS)
     assert loaded.valid["shipment_id"].to_list() == ["S7"] and loaded.files == [literal]
@@ -121,6 +121,8 @@ def test_parquet_unused_columns_of_nested_types_are_ignored(tmp_path):
     loaded = load([path], SHIPMENTS)
     assert loaded.valid.height == 2 and loaded.rejects["reason_codes"].to_list() == ["bad_date"]
     assert set(loaded.extra_columns) == {"tags", "box", "blob"}
+    written = pl.read_csv(write_rejects(loaded, tmp_path / "out.parquet"), infer_schema=False)
+    assert written["arrival_date"].to_list() == ["2025-13-01"] and "tags" not in written.columns
 
 
 @pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum(["850440", "610910"])])
