@@ -147,3 +147,18 @@ def test_check_side_table_kinds_reject_every_defect(tmp_path):
                     "I1,2025-01-05,VN-EXP-1,ZZ,720851,5000,900\nI2,2025-01-05,VN-EXP-1,CN,720851,5000,900\n", encoding="utf-8")
     summary = json.loads(runner.invoke(app, ["check", str(path), "--kind", "inputs", "--json"]).stdout)
     assert summary["rows_rejected"] == 1 and summary["rejected_by_reason"]["bad_supplier_country"]["rows"] == 1
+
+
+def test_check_suggests_decimal_commas_when_most_values_are_not_numbers(tmp_path):
+    path = tmp_path / "eu.csv"
+    rows = "".join(f"S{i};2025-03-01;I1;E1;850440;VN;VN;1.234,5{i};1;X\n" for i in range(4))
+    path.write_text(HEADER.replace(",", ";") + "\n" + rows, encoding="utf-8")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[read]\ndelimiter = ";"\n', encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.stderr
+    assert "[read] decimal_comma = true" in " ".join(result.stderr.split())
+    fixed = tmp_path / "m2.toml"
+    fixed.write_text('[read]\ndelimiter = ";"\ndecimal_comma = true\n', encoding="utf-8")
+    summary = json.loads(runner.invoke(app, ["check", str(path), "--mapping", str(fixed), "--json"]).stdout)
+    assert summary["dq_by_code"] == {} and summary["hints"] == []

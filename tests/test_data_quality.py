@@ -237,3 +237,13 @@ def test_pyfunc_row_rules_score_damaged_rows_like_the_reader(dq_model, damaged):
         assert got[shipment] == code, shipment
     with pytest.raises(InvalidRowsError, match="arrival_date: not a YYYY-MM-DD date .*0001-01-01"):
         score_rows(detector, frame[[20, 40, 41]])
+
+
+def test_train_where_every_line_is_rejected_exits_2_before_any_work(small_world, tmp_path):
+    frame = pl.read_csv(small_world["train"], infer_schema=False).head(300)
+    src = tmp_path / "undated.csv"
+    frame.with_columns(arrival_date=pl.lit("soon")).write_csv(src)
+    result = runner.invoke(app, ["train", str(src), "--model-name", "dq-none"])
+    assert result.exit_code == 2
+    assert "all 300 shipments row(s) were rejected (bad_date 300)" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
