@@ -15,6 +15,7 @@ _FAMILY_TITLES = {
     "parties": "Known parties (needs a party list: --parties)",
     "entities": "Entities",
     "tariff": "Tariff differential",
+    "routes": "Routes (needs component imports)",
 }
 
 _INTRO = """\

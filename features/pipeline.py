@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from features._runtime import PausedCollector
-from features.families import consistency, entities, origin_switch, price, tariff, value_added
+from features.families import consistency, entities, origin_switch, price, routes, tariff, value_added
 from features.families._context import (
     CHAPTER, DAY, FOREIGN_MARK, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, VALUE_CENTS, WEEK, Context,
 )
@@ -65,6 +65,7 @@ FAMILIES: tuple[tuple[Family, int], ...] = (
     (consistency.apply, 1),
     (entities.apply, 9),
     (tariff.apply, 0),
+    (routes.apply, 4),
 )
 #: Known parties: a join with the party list, no history lookup.
 FAMILIES += ((known_parties.apply, 0),)

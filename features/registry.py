@@ -213,6 +213,24 @@ REGISTRY: tuple[Feature, ...] = (
         "declaring {origin_country} instead of {ev_tariffed_origin} avoids {value:.0f} USD of duty",
         "The incentive to lie about origin is the duty saved; large savings are worth the fraud.",
     ),
+    # -- routes (needs component imports) ---------------------------------------------------
+    Feature(
+        "route_transit_cover", "routes",
+        "On the line's route (HS6, tariffed origin, declared origin as transit country T): T's imports of the HS6 "
+        "from the tariffed origin (component imports of firms whose first declared origin is T, each counted from "
+        "the later of its week and the week that firm was first seen) divided by the declared imports of the HS6 "
+        f"from T, both as weekly rates over the {RECENT_WEEKS} completed weeks before the arrival week, when both "
+        f"rates rose against the {LONG_WEEKS} weeks before the tariff event; 0 when either did not. Null without "
+        "component imports or a tariffed origin, when T's exports of the HS6 in those weeks are nil, or when the "
+        "history covers none of the weeks compared. The same for every line on the route.",
+        ("hs_code", "origin_country", "declared_value_usd", "arrival_date"), "higher", "ROUTE_SUSPECT",
+        "{origin_country}'s exports of this HS6 here rose from {ev_route_exports_before_usd:.0f} to "
+        "{ev_route_exports_recent_usd:.0f} USD a week since {ev_event_name} while its imports of it from "
+        "{ev_tariffed_origin} cover {value:.0%} of them (route {ev_route})",
+        "A transit country whose imports of a product from the tariffed origin rise with its exports of the same "
+        "product, and cover them, is passing the goods through (the route screen's criteria); an honest "
+        "relocated factory imports parts and materials instead.",
+    ),
 )
 
 REGISTRY += (

@@ -15,6 +15,7 @@ class TableKind(str, Enum):
     inputs = "inputs"
     events = "events"
     labels = "labels"
+    flows = "flows"
 
 
 def check(
@@ -43,6 +44,8 @@ def check(
     share = parse_share(max_reject_share)
     mapped = Mapping.from_toml(mapping) if mapping else None
     loaded = load(files, table, mapping=mapped, strict=strict)
+    if kind is TableKind.flows:
+        loaded = _screened_flows(loaded)
     summary = loaded.summary(examples=3)
     if rejects is not None:
         summary["rejects_file"] = str(write_table(loaded.rejects, rejects))
@@ -51,6 +54,29 @@ def check(
     else:
         _render(summary, table, mapped)
     check_rejects(loaded, share, what="would be scored")
+
+
+def _screened_flows(loaded):
+    """Trade-flow rows as `waypoint routes` reads them: a row whose period or flow the route
+    screen cannot read (or a re-export) is counted and listed as rejected, with its line."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from features.routes import check_flows
+
+    rows, bad = check_flows(loaded.valid)
+    if not bad.height:
+        return loaded
+    counts, examples = dict(loaded.reject_counts), {k: list(v) for k, v in loaded.reject_examples.items()}
+    for rec in bad.select("_source", "_line", "reason_codes", "reasons").iter_rows(named=True):
+        for code in rec["reason_codes"].split(","):
+            counts[code] = counts.get(code, 0) + 1
+            if len(found := examples.setdefault(code, [])) < 3:
+                found.append({"file": rec["_source"], "line": rec["_line"], "reason": rec["reasons"]})
+    rejects = pl.concat([loaded.rejects, bad.select(pl.all().cast(pl.String))], how="diagonal_relaxed")
+    return replace(loaded, valid=rows.drop("freq", "period_index"), rejects=rejects, reject_counts=counts,
+                   reject_examples=examples)
 
 
 def _source_of(name: str, mapping) -> str:

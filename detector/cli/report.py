@@ -15,6 +15,7 @@ def report(
     inputs: list[Path] | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture; several files or globs)."),
     events: list[Path] | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures (several files or globs)."),
     top: int = typer.Option(10, "--top", min=0, help="How many top suspects to show with their pictures."),
+    routes: Path | None = typer.Option(None, "--routes", help="Route table written by `waypoint routes -o`: adds the section of routes ranked by excess value."),
     json: bool = typer.Option(False, "--json", help="Print a summary (file, shipments, flagged, suspects) as JSON on stdout."),
 ) -> None:
     """Write an HTML report: score distribution, where the flags are, top suspects with pictures."""
@@ -24,15 +25,16 @@ def report(
 
     if is_stdout(output) and json:
         raise InputError("-o - and --json both write to stdout", hint="write the report to a file with -o FILE, or leave out --json")
-    check_output(output, [*scored, *(inputs or []), *(events or [])], stdout=True)
+    check_output(output, [*scored, *(inputs or []), *(events or []), *([routes] if routes else [])], stdout=True)
     if is_stdout(output):
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="waypoint-report-") as tmp:
-            summary = write_report(scored, Path(tmp) / "report.html", inputs=inputs or None, events=events or None, top=top)
+            summary = write_report(scored, Path(tmp) / "report.html", inputs=inputs or None, events=events or None, top=top,
+                                   routes=routes)
             typer.echo(summary.path.read_text(encoding="utf-8"), nl=False)
         return
-    summary = write_report(scored, output, inputs=inputs or None, events=events or None, top=top)
+    summary = write_report(scored, output, inputs=inputs or None, events=events or None, top=top, routes=routes)
     facts = {"output": str(summary.path), "shipments": summary.rows, "flagged": summary.flagged, "suspects": summary.suspects}
     if json:
         typer.echo(jsonlib.dumps(facts, indent=2))
