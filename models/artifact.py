@@ -6,6 +6,8 @@ Layout of a saved detector::
     ranker.skops      the supervised ranker's HistGradientBoostingClassifier, when
                       trained with labels (its category map, reference values and
                       calibrations are in detector.json under "ranker")
+    ranker/           the ranker's line encodings and the weekly outcome counts of its
+                      training labels (Parquet + JSON, ``Ranker.save_tables``)
     detector.json     preprocessing, calibration grid, threshold, feature list,
                       contract version, training parameters and span, and the digest
                       of the tariff events the model was trained with
@@ -43,6 +45,7 @@ FOREST = "forest.skops"
 #: needs only these, so loading a model for scoring skips skops and scikit-learn's import.
 FLAT = "flat.npz"
 RANKER = "ranker.skops"
+RANKER_TABLES = "ranker"
 META = "detector.json"
 STATE_DIR = "state"
 #: Types skops may rebuild besides the ones it trusts itself. The only list of them.
@@ -58,7 +61,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 #: Detector fields kept outside detector.json: the forest and state have their own
 #: files, ``flat`` is derived from the forest on load.
 _NOT_IN_JSON = ("forest", "preprocess", "calibration", "state", "flat", "ranker", "forest_source")
-_RANKER_NOT_IN_JSON = ("model", "calibration", "forest_calibration")
+_RANKER_NOT_IN_JSON = ("model", "calibration", "forest_calibration", "encoder", "outcomes")
 
 
 class ArtifactError(ModelError):
@@ -152,6 +155,7 @@ def save(detector: Detector, path: str | Path) -> Path:
     if detector.ranker is not None:
         ranker = detector.ranker
         sio.dump(ranker.model, root / RANKER)
+        ranker.save_tables(root / RANKER_TABLES)
         meta["ranker"] = {
             "fields": _data_fields(ranker, skip=_RANKER_NOT_IN_JSON),
             "calibration": _data_fields(ranker.calibration),
@@ -279,13 +283,15 @@ def _load_ranker(root: Path, meta: dict):
         raise ArtifactError(f"{root / RANKER}: cannot load the ranker ({type(exc).__name__}: {exc})") from None
     section = meta["ranker"]
     try:
-        return Ranker(
+        ranker = Ranker(
             model=model,
             calibration=Calibration(**_decode(section["calibration"])),
             forest_calibration=Calibration(**_decode(section["forest_calibration"])),
             **_decode(section["fields"]),
         )
-    except (TypeError, KeyError) as exc:
+        ranker.load_tables(root / RANKER_TABLES, ranker.params.get("outcome_keys"))
+        return ranker
+    except (TypeError, KeyError, ValueError, OSError) as exc:
         raise ArtifactError(f"{root / META}: unreadable ranker section ({exc})") from None
 
 

@@ -117,7 +117,7 @@ class Detector:
             r = self.ranker
             out["forest_score"] = r.forest_calibration.risk_score(anomaly)
             out["ranker_score"] = r.calibration.risk_score(r.proba(r.matrix(frame, anomaly)))
-            out["priority"] = blend(out["forest_score"], out["ranker_score"])
+            out["priority"] = blend(out["forest_score"], out["ranker_score"], r.forest_weight)
         return out
 
     def excess_credit(self, X: np.ndarray) -> np.ndarray:
@@ -141,6 +141,10 @@ class Detector:
     def input_columns(self) -> list[str]:
         """Columns of a feature frame that :meth:`components` reads (features, ranker extras)."""
         extra = [] if self.ranker is None else [*self.ranker.extra_numeric, *self.ranker.extra_categorical]
+        if self.ranker is not None and (self.ranker.encoder is not None or self.ranker.outcomes is not None):
+            from models.encoding import DQ, IMPORTING, OPTIONAL, REQUIRED
+
+            extra += ["arrival_date", *REQUIRED, *OPTIONAL, IMPORTING, DQ]  # the line itself (absent ones are skipped)
         return list(dict.fromkeys([*self.feature_names, *extra]))
 
     def score_parts(self, frame: pl.DataFrame, chunk_rows: int = CHUNK_ROWS) -> dict[str, np.ndarray]:
@@ -200,18 +204,22 @@ class Detector:
         raw = raw_matrix(rows, self.feature_names)
         X = self.preprocess.transform_raw(raw)
         credit = self.excess_credit(X)
+        suspicious = self.preprocess.suspicious_side(raw) & evidence_known(rows, self.feature_names)
+        rendered = render_reasons(rows, pick_reasons(credit, suspicious), self.feature_names)
         if self.ranker is not None:
             from models.ranker import ranker_driven
 
-            own = ranker_driven(parts["forest_score"], parts["ranker_score"])
+            own = ranker_driven(parts["forest_score"], parts["ranker_score"], self.ranker.forest_weight)
             if "explore" in parts:
                 own &= ~np.asarray(parts["explore"], dtype=bool)
-            if own.any():
-                r = self.ranker
-                Xr = r.matrix(rows.filter(pl.Series(own)), parts["anomaly"][own])
-                credit[own] = r.contributions(Xr)[:, : len(self.feature_names)]
-        picks = pick_reasons(credit, self.preprocess.suspicious_side(raw) & evidence_known(rows, self.feature_names))
-        return render_reasons(rows, picks, self.feature_names)
+            if own.any():  # the ranker's own reasons: its features and the line's (models.ranker)
+                codes, texts = self.ranker.reasons(rows.filter(pl.Series(own)), parts["anomaly"][own], suspicious[own])
+                at = np.flatnonzero(own)
+                rendered = pl.DataFrame({
+                    REASON_CODES: rendered[REASON_CODES].scatter(at, pl.Series(codes, dtype=pl.String)),
+                    REASONS: rendered[REASONS].scatter(at, pl.Series(texts, dtype=pl.String)),
+                })
+        return rendered
 
     def output_columns(self, columns: Sequence[str]) -> list[pl.Expr]:
         """Expressions giving the scored output's columns, in order, from a frame holding
@@ -374,7 +382,8 @@ def add_ranker(
     extra_numeric: Sequence[str] = (),
     extra_categorical: Sequence[str] = (),
     seed: int | None = None,
-    max_iter: int = 200,
+    max_iter: int = 300,
+    forest_weight: float | None = None,
 ) -> str | None:
     """Train the supervised ranker on labelled training rows and switch ``detector`` to the blend.
 
@@ -382,9 +391,10 @@ def add_ranker(
     ``None`` when the ranker was trained, or the reason it was not (too few labels; the
     detector is then left as the forest alone). The calibration grid and the flag
     threshold are refitted on the blended training scores, so ``risk_score`` stays a
-    percentile among training rows and ``contamination`` keeps its meaning.
+    percentile among training rows and ``contamination`` keeps its meaning. ``forest_weight``
+    is the forest's share of the blend (default :data:`models.ranker.FOREST_WEIGHT`).
     """
-    from models.ranker import fallback_reason, fit_ranker
+    from models.ranker import FOREST_WEIGHT, fallback_reason, fit_ranker
 
     reason = fallback_reason(labels)
     if reason is not None:
@@ -401,6 +411,7 @@ def add_ranker(
         extra_categorical=extra_categorical,
         seed=int(detector.params.get("seed", 0)) if seed is None else seed,
         max_iter=max_iter,
+        forest_weight=FOREST_WEIGHT if forest_weight is None else forest_weight,
     )
     blended = detector.components(features)["priority"]
     detector.calibration = Calibration.fit(blended)

@@ -14,6 +14,7 @@ from detector.cli.main import app
 from detector.errors import InputError
 from detector.io.read import load
 from detector.synth import generate_world, write_world
+from detector.synth.fraud import GENERAL_FRAUD
 from detector.synth.parts import SCENARIOS, TRANSSHIPMENT
 from features.schema import EVENTS, INPUTS, LABELS, SHIPMENTS
 
@@ -90,7 +91,7 @@ def test_arrivals_stay_inside_the_requested_span(world):
 
 def test_every_scenario_is_present_with_its_label(rows):
     got = dict(rows.group_by("scenario").agg(pl.col("label").unique()).iter_rows())
-    assert set(got) == set(SCENARIOS)
+    assert set(got) == set(SCENARIOS) - set(GENERAL_FRAUD)  # general fraud only with a fraud mix
     for name, labels in got.items():
         assert labels == ([1] if name in TRANSSHIPMENT else [0]), name
 
@@ -248,3 +249,64 @@ def test_generate_command_rejects_an_unknown_format(tmp_path: Path):
     result = CliRunner().invoke(app, ["generate", str(tmp_path / "w"), "--format", "xlsx"])
     assert result.exit_code == 2
     assert "--format" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def mixed(world):
+    """The same world with general customs fraud, joined with the labels and the plain world's lines."""
+    fraud = generate_world(20_000, seed=11, start=START, months=24, fraud_mix=0.08)
+    plain = world.shipments.join(world.labels, on="shipment_id")
+    return fraud.shipments.join(fraud.labels, on="shipment_id").join(plain, on="shipment_id", suffix="_plain")
+
+
+def test_a_fraud_mix_keeps_the_worlds_transshipment_and_look_alikes(mixed):
+    assert mixed.height == 20_000  # same ids
+    kept = mixed.filter(pl.col("scenario_plain") != "honest")
+    assert (kept["scenario"] == kept["scenario_plain"]).all()
+    assert kept.select((pl.col("declared_value_usd") == pl.col("declared_value_usd_plain")).all()).item()
+    turned = mixed.filter(pl.col("scenario").is_in(list(GENERAL_FRAUD)))
+    assert (turned["scenario_plain"] == "honest").all() and (turned["label"] == 1).all()
+    assert 0.07 <= turned.height / mixed.height <= 0.09
+
+
+def test_undervalued_lines_declare_part_of_the_true_value_and_gather_on_few_importers(mixed):
+    under = mixed.filter(pl.col("scenario") == "undervaluation")
+    ratio = under["declared_value_usd"] / under["declared_value_usd_plain"]
+    assert ratio.min() >= 0.29 and ratio.max() <= 0.76
+    by_importer = under.group_by("importer_id").len().sort("len", descending=True)
+    # a few importers carry most of it: the top 10 % of its importers hold at least half the lines
+    top = by_importer.head(max(1, by_importer.height // 10))["len"].sum()
+    assert top >= 0.5 * under.height
+
+
+def test_misclassified_lines_declare_a_lower_duty_code_of_the_same_heading_or_chapter(mixed):
+    mis = mixed.filter(pl.col("scenario") == "misclassification")
+    assert mis.height > 100
+    assert (mis["hs_code"] != mis["hs_code_plain"]).all()
+    assert (mis["hs_code"].str.slice(0, 2) == mis["hs_code_plain"].str.slice(0, 2)).all()
+    # a lower base rate; measures of coarse HS prefixes may cover the two codes differently
+    assert (mis["duty_rate"] < mis["duty_rate_plain"]).mean() >= 0.9
+    # the goods are what they were: the same weight and value
+    assert (mis["weight_kg"] == mis["weight_kg_plain"]).all() and (mis["declared_value_usd"] == mis["declared_value_usd_plain"]).all()
+    bags = mis.filter(pl.col("hs_code_plain").str.starts_with("4202"))
+    assert bags.height == 0 or (bags["hs_code"].str.slice(0, 4) == "4202").all()
+
+
+def test_misdeclared_quantity_changes_weight_or_quantity_and_value_together(mixed):
+    q = mixed.filter(pl.col("scenario") == "misdeclared_quantity")
+    on_weight = q["weight_kg"] < q["weight_kg_plain"]
+    on_quantity = q["quantity"] < q["quantity_plain"]
+    assert (on_weight | on_quantity).mean() >= 0.95 and on_weight.any() and on_quantity.any()
+    by_weight = q.filter(on_weight)
+    assert (by_weight["declared_value_usd"] == by_weight["declared_value_usd_plain"]).all()
+
+
+def test_generate_command_writes_general_fraud_with_a_fraud_mix(tmp_path: Path):
+    run = CliRunner().invoke(app, ["generate", str(tmp_path), "-n", "2000", "--fraud-mix", "0.1", "--json"])
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.stdout)
+    assert out["fraud_mix"] == 0.1 and out["scenario_counts"]["undervaluation"] == 100
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    assert labels.filter(pl.col("scenario") == "misclassification")["label"].to_list() == [1] * 50
+    bad = CliRunner().invoke(app, ["generate", str(tmp_path / "x"), "-n", "2000", "--fraud-mix", "0.9"])
+    assert bad.exit_code == 2 and "--fraud-mix" in bad.output

@@ -30,6 +30,7 @@ def train(
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     force: bool = typer.Option(False, "--force", help="Train even on fewer valid lines than the forest draws per tree (256)."),
+    baseline: bool = typer.Option(False, "--baseline", help="With --labels: also fit the plain gradient-boosted baseline on the same held-out split and report both."),
 ) -> None:
     """Train a detector on SHIPMENTS, record the run in MLflow and register a new model version.
 
@@ -60,6 +61,7 @@ def train(
             importing_country=parse_country(importing_country),
             progress=lambda msg: bar.update(task, description=safe(msg)),
             force=force,
+            baseline=baseline,
         )
     if json:
         typer.echo(json_text(result.to_dict()))
@@ -79,10 +81,22 @@ def _summary(result, console=None) -> None:
     say(f"  threshold:     {m.get('threshold', float('nan')):.4f} (flags {m.get('flagged_share', 0) * 100:.2f} % of training rows)", highlight=False)
     if "average_precision" in m:
         say(
-            f"  labels:        {result.labelled_rows:,} rows; precision@1% {m.get('precision_at_1pct', float('nan')):.3f}, "
+            f"  labels:        {result.labelled_rows:,} rows; in-sample precision@1% {m.get('precision_at_1pct', float('nan')):.3f}, "
             f"recall@1% {m.get('recall_at_1pct', float('nan')):.3f}, AP {m['average_precision']:.3f}",
             highlight=False,
         )
+    if "heldout_roc_auc" in m:
+        import datetime as dt
+
+        since = dt.date(1970, 1, 1) + dt.timedelta(days=int(m["heldout_cutoff_days"]))
+        say(f"  held out:      labelled lines from {since} ({m['heldout_rows']:,.0f}, {m['heldout_positives']:,.0f} positive), "
+            f"scored by a model fitted on the lines before; the registered model is fitted on all", highlight=False)
+        systems = [("waypoint", "heldout_"), ("ranker alone", "heldout_ranker_"), ("forest alone", "heldout_forest_"),
+                   ("baseline GBM", "heldout_baseline_")]
+        for name, prefix in systems:
+            if f"{prefix}roc_auc" in m:
+                say(f"    {name:<13}precision@1% {m[f'{prefix}precision_at_1pct']:.3f}, @5% {m[f'{prefix}precision_at_5pct']:.3f}, "
+                    f"AP {m[f'{prefix}average_precision']:.3f}, ROC-AUC {m[f'{prefix}roc_auc']:.3f}", highlight=False)
     if getattr(result, "ranker", False):
         say(
             f"  ranker:        trained on the labels; scores blend forest and ranker "

@@ -24,6 +24,9 @@ MARKER = ".waypoint-demo"
 Progress = Callable[[str], None]
 
 
+#: Share of the demo world's lines that are general customs fraud (detector/synth/fraud.py).
+DEMO_FRAUD_MIX = 0.06
+
 @dataclass
 class DemoResult:
     directory: Path
@@ -81,7 +84,9 @@ def run_demo(
 
     start = dt.date(2024, 1, 1)
     say(f"generating a world of {shipments:,} shipments over {months} months")
-    world = generate_world(shipments, seed=seed, start=start, months=months)
+    # Outcomes record every kind of fraud an inspection finds: the demo's world holds general
+    # customs fraud beside transshipment, which the outcome-trained version learns.
+    world = generate_world(shipments, seed=seed, start=start, months=months, fraud_mix=DEMO_FRAUD_MIX)
     files = write_world(world, directory / "world")
 
     cutoff = add_months(start, months - holdout_months)

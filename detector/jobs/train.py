@@ -80,12 +80,16 @@ def train(
     budget: float = 0.01,
     importing_country: str | None = None,
     force: bool = False,
+    baseline: bool = False,
 ) -> TrainResult:
     """Train a detector on shipment files, record it in MLflow and register a new version.
 
     The first version of ``model_name`` gets the alias ``champion``; later versions are
     promoted with ``waypoint models promote``. Fewer valid lines than the forest draws
-    per tree (``max_samples``) are refused unless ``force``. Raises ``InputError`` for unusable files
+    per tree (``max_samples``) are refused unless ``force``. With labels, the last weeks of
+    the labelled span are held out first (``models.holdout``: figures labelled ``heldout_``,
+    and with ``baseline`` the plain gradient-boosted baseline's on the same split), then
+    the registered model is fitted on every line. Raises ``InputError`` for unusable files
     and ``ModelError`` when the model cannot be fitted or recorded.
     """
     from detector.jobs.modelref import model_errors
@@ -163,13 +167,29 @@ def train(
     truth, label_warnings = _labels(loaded, features, labels)
     warnings.extend(label_warnings)
     from models.detector import add_ranker
-    from models.ranker import extra_columns
+    from models.ranker import extra_columns, fallback_reason
 
     extra_numeric, extra_categorical = extra_columns(features)
+    heldout = None
+    if truth is not None and fallback_reason(truth) is None:
+        from models.holdout import evaluate_holdout
+
+        say("measuring on the last weeks of the labels, held out" + (" (and the baseline)" if baseline else ""))
+        heldout = evaluate_holdout(
+            features, truth,
+            lambda rows: fit(rows, usable, directions=directions, n_estimators=n_estimators,
+                             max_samples=max_samples, contamination=contamination, seed=seed),
+            extra_numeric=extra_numeric, extra_categorical=extra_categorical, baseline=baseline, seed=seed,
+        )
+        if heldout.note is not None:
+            warnings.append(heldout.note)
+    elif baseline:
+        warnings.append("--baseline needs labels enough for the ranker: no baseline was fitted")
     if truth is not None:
         say("fitting the supervised ranker on the labelled rows")
     ranker_note = add_ranker(
-        detector, features, truth, extra_numeric=extra_numeric, extra_categorical=extra_categorical
+        detector, features, truth, extra_numeric=extra_numeric, extra_categorical=extra_categorical,
+        forest_weight=heldout.forest_weight if heldout is not None else None,
     )
     if ranker_note is not None and truth is not None:
         warnings.append(ranker_note)
@@ -185,6 +205,8 @@ def train(
             for key in ("precision_at_1pct", "average_precision"):
                 if key in component:
                     metrics[f"{name.removesuffix('_score')}_{key}"] = component[key]
+    if heldout is not None:
+        metrics.update(heldout.metrics)  # heldout_*: lines the fitted model had not seen
 
     say("recording the run in MLflow")
     store = tracking.Store.from_settings(settings)

@@ -4,7 +4,7 @@ Real inspection outcomes record every kind of fraud an inspection finds, not onl
 transshipment. :func:`general_fraud` turns a share of the world's *honest* lines into
 three labelled schemes (label 1, each its own scenario):
 
-- ``undervaluation``: the declared value is 15-45 % of the true one (a price far below the
+- ``undervaluation``: the declared value is 30-75 % of the true one (a price far below the
   line's HS x origin norm). Concentrated: a few importers undervalue most of their lines,
   helped by a few sellers that issue the low invoices.
 - ``misclassification``: the line is declared under another subheading with a lower duty
@@ -12,9 +12,9 @@ three labelled schemes (label 1, each its own scenario):
   same chapter. The goods stay what they are: their weight, quantity and value are the
   true goods', so their unit value and unit weight fit the true subheading, not the
   declared one. Concentrated on a few importers.
-- ``misdeclared_quantity``: either the quantity and the value are declared at 25-50 % of
+- ``misdeclared_quantity``: either the quantity and the value are declared at 40-80 % of
   the truth with the true weight (a low price per kg and a heavy unit), or the weight is
-  declared at 25-50 % of the truth with the true value and quantity (a high price per kg
+  declared at 40-80 % of the truth with the true value and quantity (a high price per kg
   and a light unit). Concentrated on a few importers.
 
 Every draw comes from a generator of its own (seeded from the world's seed), applied after
@@ -100,11 +100,11 @@ def general_fraud(rows: Rows, c: Catalogue, n_importers: int, n_exporters: int, 
         idx = _pick(rng, np.flatnonzero(eligible), weight[eligible], count)
         taken[idx] = True
         if name == "undervaluation":
-            rows.value[idx] = np.maximum(np.round(rows.value[idx] * rng.uniform(0.15, 0.45, idx.size), 2), 0.01)
+            rows.value[idx] = np.maximum(np.round(rows.value[idx] * rng.uniform(0.3, 0.75, idx.size), 2), 0.01)
         elif name == "misclassification":
             rows.line[idx] = targets[rows.line[idx]]
         else:
-            share = rng.uniform(0.25, 0.5, idx.size)
+            share = rng.uniform(0.4, 0.8, idx.size)
             on_weight = rng.random(idx.size) < 0.5
             rows.weight[idx] = np.where(on_weight, np.maximum(np.round(rows.weight[idx] * share, 1), 0.1), rows.weight[idx])
             rows.quantity[idx] = np.where(on_weight, rows.quantity[idx], np.maximum(np.round(rows.quantity[idx] * share), 1.0))
