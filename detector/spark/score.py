@@ -37,8 +37,6 @@ from models.detector import ID
 from models.reasons import REASON_CODES, REASONS
 
 Progress = Callable[[str], None]
-#: The score columns ``Detector.rank`` gives, carried from the driver to the executors.
-RANK_COLUMNS = ("risk_score", "forest_score", "ranker_score", "explore", "risk_rank", "flagged")
 
 
 @dataclass(frozen=True)
@@ -98,9 +96,8 @@ def resolve_model(ref: str | None, settings, tmp: Path):
 class Assemble:
     """mapInArrow: feature rows with their ranks -> scored rows (reasons for the flagged ones)."""
 
-    def __init__(self, artifact: str, feature_columns: list[str], out_schema: pl.Schema, name: str, version: str):
+    def __init__(self, artifact: str, feature_columns: list[str], out_schema: pl.Schema):
         self.artifact, self.feature_columns, self.out_schema = artifact, feature_columns, out_schema
-        self.name, self.version = name, version
 
     def __call__(self, batches):
         from detector.spark.build import artifact_path, detector_at
@@ -120,8 +117,7 @@ class Assemble:
                 rendered = det.explain(frame[at], own)
                 codes = codes.scatter(at, rendered[REASON_CODES])
                 texts = texts.scatter(at, rendered[REASONS])
-            frame = frame.with_columns(codes, texts, pl.lit(self.name, pl.String).alias("model_name"),
-                                       pl.lit(self.version, pl.String).alias("model_version"))
+            frame = frame.with_columns(codes, texts)
             out = frame.select(*det.output_columns(self.feature_columns), ARRIVAL_MONTH)
             yield from to_batches(out, self.out_schema)
 
@@ -254,19 +250,19 @@ def _run(spark, det, loaded_model, artifact: str, shipments, inputs, events_load
     ranking = det.rank(parts, scores[ID].cast(pl.String).fill_null(""), budget=budget, top=top, explore=explore,
                        threshold=threshold)
     above = int((parts["priority"] > det.threshold).sum())
-    ranked = pl.DataFrame({ID: scores[ID], **{c: ranking[c] for c in RANK_COLUMNS if c in ranking}})
+    # Every score column the single-machine output has, from the model's own step (reasons come later).
+    ranked = det.score_frame(ranking, None, None, loaded_model.name, str(loaded_model.version)).drop(REASON_CODES, REASONS)
+    ranked = ranked.insert_column(0, scores[ID])
     del scores, parts
     ranks = spark.createDataFrame(ranked.to_arrow(compat_level=pl.CompatLevel.oldest()))
-    rank_names = [c for c in RANK_COLUMNS if c in ranking]
-    joined = feats.drop(*[c for c in rank_names if c in feats.columns]).join(ranks, ID)
+    joined = feats.drop(*[c for c in ranked.columns if c in feats.columns and c != ID]).join(ranks, ID)
 
     say(f"explaining {int(ranking['flagged'].sum()):,} flags and writing")
     feature_columns = [c for c in feats.columns if not c.startswith(PART_PREFIX) and c != ARRIVAL_MONTH]
     empty = pl.DataFrame(schema={**_schema_of(feats.schema), **_schema_of(ranks.schema)})
-    sample = empty.with_columns(pl.lit(None, dtype=pl.String).alias(REASON_CODES), pl.lit(None, dtype=pl.String).alias(REASONS),
-                                pl.lit(None, dtype=pl.String).alias("model_name"), pl.lit(None, dtype=pl.String).alias("model_version"))
+    sample = empty.with_columns(pl.lit(None, dtype=pl.String).alias(REASON_CODES), pl.lit(None, dtype=pl.String).alias(REASONS))
     out_schema = sample.select(*det.output_columns(feature_columns), ARRIVAL_MONTH).schema
-    fn = Assemble(artifact, feature_columns, out_schema, loaded_model.name, str(loaded_model.version))
+    fn = Assemble(artifact, feature_columns, out_schema)
     scored = joined.mapInArrow(fn, spark_schema(out_schema))
     tmp_scored = f"{work}/scored"
     scored.repartition(ARRIVAL_MONTH).sortWithinPartitions("risk_rank").write.partitionBy(ARRIVAL_MONTH).parquet(tmp_scored)

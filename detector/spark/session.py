@@ -20,8 +20,7 @@ ARROW_BATCH_ROWS = 100_000
 def session(master: str | None = None, *, app_name: str = "waypoint", conf: dict[str, str] | None = None):
     """The active Spark session, or a new one on ``master`` (default ``local[*]``).
 
-    An existing session (a notebook's, ``spark-submit``'s) is used as it is, apart from
-    the Arrow batch size. A local master runs its Python workers with this interpreter,
+    An existing session (a notebook's, ``spark-submit``'s) is used as it is. A local master runs its Python workers with this interpreter,
     so they import the same waypoint and Polars as the driver.
     """
     try:
@@ -30,7 +29,6 @@ def session(master: str | None = None, *, app_name: str = "waypoint", conf: dict
         raise InputError("--engine spark needs pyspark", hint="pip install 'waypoint[spark]' (and Java 17+)") from None
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
-        active.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
         return active
     master = master or "local[*]"
     builder = SparkSession.builder.appName(app_name)
