@@ -137,3 +137,26 @@ def test_parquet_column_of_an_impossible_type_is_named_without_internal_names(tm
     with pytest.raises(InputError) as err:
         load([path], SHIPMENTS)
     assert "'hs_code'" in str(err.value) and "__" not in str(err.value)
+
+
+def test_first_row_with_several_surplus_fields_is_ragged_not_a_failed_file(tmp_path):
+    path = write(tmp_path / "r.csv", HEADER, row(1) + ",surplus,and more", row(2))
+    loaded = load([path], SHIPMENTS)
+    assert loaded.rejects["reason_codes"].to_list() == ["ragged_row"] and loaded.rejects["_line"].to_list() == [2]
+    assert loaded.valid["shipment_id"].to_list() == ["S2"]
+
+
+def test_crlf_file_with_a_multi_line_field_keeps_its_line_numbers(tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(("\r\n".join([HEADER, row(1, text='"first\r\nsecond"'), row(2), row(3, weight_kg="0")]) + "\r\n").encode())
+    loaded = load([path], SHIPMENTS)
+    assert loaded.rejects.height == 0 and loaded.valid["_line"].to_list() == [2, 4, 5]
+
+
+def test_several_files_each_keep_their_own_line_numbers_when_one_is_repaired(tmp_path):
+    a = write(tmp_path / "a.csv", HEADER, row(1), row(2, text='"open'), row(3))
+    b = write(tmp_path / "b.csv", HEADER, row(4, text='"multi\nline"'), row(5))
+    loaded = load([a, b], SHIPMENTS)
+    assert loaded.rows_read == 5 and loaded.rejects["_line"].to_list() == [3]
+    assert list(zip(loaded.valid["_source"].str.slice(-5).to_list(), loaded.valid["_line"].to_list())) == [
+        ("a.csv", 2), ("a.csv", 4), ("b.csv", 2), ("b.csv", 4)]

@@ -298,6 +298,8 @@ def _scan(src: _Source, opts: ReadOptions) -> pl.LazyFrame:
                 encoding="utf8-lossy",
                 truncate_ragged_lines=True,
                 missing_columns="insert",
+                # A first row wider than header + overflow would otherwise fail the file.
+                extra_columns="ignore",
                 row_index_name=_REC,
                 glob=False,
             )
