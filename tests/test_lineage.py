@@ -53,12 +53,17 @@ def test_scored_parquet_carries_model_files_options_version_and_time(scored_parq
 
 
 @slow
-def test_scored_csv_has_its_lineage_beside_it_and_a_sidecar_of_another_file_is_not_taken(trained_model, small_world, tmp_path):
+def test_scored_csv_has_its_lineage_beside_it_and_a_sidecar_of_another_file_is_not_taken(trained_model, small_world, tmp_path,
+                                                                                         monkeypatch):
     out = tmp_path / "scored.csv"
-    score([small_world["holdout"]], out, model=trained_model, top=5)
+    holdout = Path(small_world["holdout"])
+    monkeypatch.chdir(holdout.parent)  # the input named as a user types it: a relative name
+    score([Path(holdout.name)], out, model=trained_model, top=5)
     sidecar = tmp_path / "scored.lineage.json"
     record = lineage.read(out)
     assert record is not None and json.loads(sidecar.read_text())["files"] == record["files"]
+    assert record["files"]["shipments"] == [{"path": str(holdout.resolve()), "sha256": sha256(holdout),
+                                             "bytes": holdout.stat().st_size}]
     assert record["model"]["run_id"] == trained_model.run_id and record["options"]["top"] == 5
     assert record["output"] == {"path": str(out.resolve()), "bytes": out.stat().st_size}
     out.write_text(out.read_text() + "another run's line\n")  # the CSV is no longer the one described

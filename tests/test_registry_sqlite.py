@@ -108,9 +108,8 @@ print(json.dumps([out, "mlflow" in sys.modules]))
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [[[4, 2, 1], 1], False]
 
 
-def test_score_with_nothing_trained_says_so_with_a_hint_to_train_and_creates_no_store(tmp_path):
-    shipments = tmp_path / "s.csv"
-    shipments.write_text("shipment_id\nS1\n")
+def test_score_with_nothing_trained_says_so_before_reading_any_file_with_a_hint_to_train(tmp_path):
+    shipments = tmp_path / "not-there-yet.csv"  # reading it would fail (exit 2): the model is checked first
     env = {**os.environ, "WAYPOINT_HOME": str(tmp_path / "home")}
     env.pop("MLFLOW_TRACKING_URI", None)
     probe = ("import sys; from detector.cli.main import run; sys.argv = ['waypoint', 'score', sys.argv[1], '-o', sys.argv[2]]\n"
