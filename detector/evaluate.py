@@ -2,7 +2,8 @@
 
 Joins a scored file with a labels file (``shipment_id,label[,scenario]``, as written by
 ``waypoint generate`` or ``waypoint review export``) and reports, for an inspection
-budget, precision and recall; at the model's own flag threshold too; average precision;
+budget, precision and recall, and revenue recall (the share of the confirmed lines' duty at
+risk that the inspected lines hold); at the model's own flag threshold too; average precision;
 recall per scenario when the labels carry one; and, when the scored file carries the
 separate component scores (``forest_score`` / ``ranker_score``), the same figures for
 each component so a user sees what the labels bought.
@@ -33,7 +34,8 @@ class Evaluation:
     rows_labelled: int
     positives: int
     flagged: int
-    at_budget: list[dict] = field(default_factory=list)  # budget, inspected, precision, recall
+    # budget, inspected, precision, recall, revenue_recall (None: the scored file has no duty_at_risk_usd)
+    at_budget: list[dict] = field(default_factory=list)
     at_flags: dict = field(default_factory=dict)
     average_precision: float = float("nan")
     roc_auc: float = float("nan")
@@ -84,9 +86,13 @@ def evaluate(scored: Path, labels: Path, budgets=metrics.BUDGETS) -> Evaluation:
         positives=int(y.sum()),
         flagged=int(joined["flagged"].sum()),
     )
+    # Revenue recall: of the duty at risk on the confirmed lines, the share the inspected lines hold.
+    at_risk = joined["duty_at_risk_usd"].cast(pl.Float64).to_numpy() if "duty_at_risk_usd" in joined.columns else None
     for b in budgets:
         p, r = metrics.precision_recall_at(order_score, y, b)
-        result.at_budget.append({"budget": b, "inspected": metrics.inspected(len(y), b), "precision": p, "recall": r})
+        result.at_budget.append({"budget": b, "inspected": metrics.inspected(len(y), b), "precision": p, "recall": r,
+                                 "revenue_recall": metrics.revenue_recall_at(order_score, y, at_risk, b)
+                                 if at_risk is not None else None})
     p, r = metrics.precision_recall_of_flags(joined["flagged"].to_numpy(), y)
     result.at_flags = {"flagged": result.flagged, "precision": p, "recall": r}
     result.average_precision = metrics.average_precision(order_score, y)

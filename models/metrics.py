@@ -43,6 +43,23 @@ def precision_recall_at(scores, labels, budget: float) -> tuple[float, float]:
     return hits / k, (hits / positives if positives else float("nan"))
 
 
+def revenue_recall_at(scores, labels, values, budget: float) -> float:
+    """Share of the confirmed lines' ``values`` (their duty at risk) that the top ``budget``
+    share by score holds: what an inspection budget recovers of what there is to recover.
+    NaN when the confirmed lines hold nothing (no positive, or nothing at risk); an unknown
+    value (NaN) counts as 0."""
+    s, y = _arrays(scores, labels)
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    if v.shape != s.shape:
+        raise ValueError(f"values must be as long as the scores, got {v.shape} and {s.shape}")
+    at_stake = float((v * (y == 1)).sum())
+    k = inspected(len(s), budget)
+    if k == 0 or at_stake <= 0:
+        return float("nan")
+    top = np.argsort(-s, kind="stable")[:k]
+    return float((v[top] * (y[top] == 1)).sum()) / at_stake
+
+
 def precision_recall_of_flags(flags, labels) -> tuple[float, float]:
     """Precision and recall of a boolean flag column."""
     f = np.asarray(flags, dtype=bool)

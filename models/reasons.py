@@ -131,3 +131,35 @@ def render_reasons(rows: pl.DataFrame, picks: np.ndarray, feature_names: Sequenc
         pl.concat_str(codes, separator=CODE_SEP, ignore_nulls=True).alias(REASON_CODES),
         pl.concat_str(texts, separator=SENTENCE_SEP, ignore_nulls=True).alias(REASONS),
     )
+
+
+def with_stated(rows: pl.DataFrame, rendered: pl.DataFrame) -> pl.DataFrame:
+    """``rendered`` (:func:`render_reasons` of ``rows``) with every registry fact marked
+    ``stated`` that holds on a row (value above 0, its sentence's evidence known) appended
+    where the row's reasons lack its code.
+
+    Such a fact (a party named on an enforcement list) is stated on every flag it holds for,
+    whatever its part in the score: the attribution ranks why the model isolated the line,
+    and an analyst must never miss that a listed firm is on it. It is read from the row's own
+    column, so a model that does not use the feature still states it.
+    """
+    facts = [f for f in _registry_features().values() if getattr(f, "stated", False) and f.name in rows.columns]
+    if not facts or rows.height == 0:
+        return rendered
+    from features.registry import reason_expr
+
+    codes, texts = pl.col(REASON_CODES), pl.col(REASONS)
+    frame = rendered.select(REASON_CODES, REASONS)
+    for f in facts:
+        evidence = pl.Series(evidence_known(rows, [f.name])[:, 0])
+        holds = rows.select((pl.col(f.name).cast(pl.Float64) > 0).fill_null(False)).to_series() & evidence
+        said = rows.select(reason_expr(f).cast(pl.String)).to_series()
+        code = str(f.reason_code)
+        lacks = holds & ~frame[REASON_CODES].fill_null("").str.split(CODE_SEP).list.contains(code)
+        frame = frame.with_columns(lacks.alias("_add"), said.alias("_said")).select(
+            pl.when("_add").then(pl.concat_str([codes, pl.lit(code)], separator=CODE_SEP, ignore_nulls=True))
+            .otherwise(codes).alias(REASON_CODES),
+            pl.when("_add").then(pl.concat_str([texts, pl.col("_said")], separator=SENTENCE_SEP, ignore_nulls=True))
+            .otherwise(texts).alias(REASONS),
+        )
+    return frame

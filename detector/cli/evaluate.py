@@ -59,12 +59,14 @@ def render(result, *, components_only: bool = False, console=None) -> None:
         f"{result.positives:,} are confirmed cases"
     )
     table = Table(title="If analysts inspect …")
-    for col in ("inspect", "lines", "precision", "recall"):
+    revenue = any(row.get("revenue_recall") is not None for row in result.at_budget)
+    for col in ("inspect", "lines", "precision", "recall", *(["revenue recall"] if revenue else [])):
         table.add_column(col, justify="right")
     for row in result.at_budget:
-        table.add_row(f"top {100 * row['budget']:g}%", f"{row['inspected']:,}", _pct(row["precision"]), _pct(row["recall"]))
+        table.add_row(f"top {100 * row['budget']:g}%", f"{row['inspected']:,}", _pct(row["precision"]), _pct(row["recall"]),
+                      *([_pct(row.get("revenue_recall"))] if revenue else []))
     flags = result.at_flags
-    table.add_row("the flags", f"{flags['flagged']:,}", _pct(flags["precision"]), _pct(flags["recall"]))
+    table.add_row("the flags", f"{flags['flagged']:,}", _pct(flags["precision"]), _pct(flags["recall"]), *([""] if revenue else []))
     console.print(table)
     console.print(f"average precision {result.average_precision:.3f} · ROC-AUC {result.roc_auc:.3f}")
     if result.per_scenario:
