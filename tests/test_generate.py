@@ -43,7 +43,7 @@ def test_same_seed_writes_byte_identical_files(tmp_path: Path):
     for out in ("a", "b"):
         write_world(generate_world(1500, seed=5, start=START, months=12), tmp_path / out, "csv")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["events.csv", "flows.csv", "inputs.csv", "labels.csv", "routes_truth.csv", "shipments.csv", "world.json"]
+    assert names == ["events.csv", "flows.csv", "inputs.csv", "labels.csv", "parties.csv", "routes_truth.csv", "shipments.csv", "world.json"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -223,7 +223,7 @@ def test_generate_command_writes_the_world_and_a_summary(tmp_path: Path):
     result = CliRunner().invoke(app, ["generate", str(tmp_path / "w"), "--shipments", "1000", "--months", "12"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [
-        "events.csv", "flows.csv", "inputs.csv", "labels.csv", "routes_truth.csv", "shipments.csv", "world.json",
+        "events.csv", "flows.csv", "inputs.csv", "labels.csv", "parties.csv", "routes_truth.csv", "shipments.csv", "world.json",
     ]
     assert "transship_shell" in result.stdout  # the summary is the result: stdout
     params = json.loads((tmp_path / "w" / "world.json").read_text())

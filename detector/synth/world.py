@@ -281,6 +281,10 @@ def write_world(world: World, out_dir: str | Path, fmt: str = "csv") -> dict[str
 
     paths["flows"] = write_table(world_flows(world.shipments, world.inputs), out / "flows.csv")
     paths["routes_truth"] = write_table(route_truth(world.shipments, world.labels, world.events), out / "routes_truth.csv")
+    # A known-party list naming some of its shells (``waypoint train/score --parties``).
+    from detector.synth.parties import shell_parties
+
+    paths["parties"] = write_table(shell_parties(world.shipments, world.labels), out / "parties.csv")
     with atomic_path(out / "world.json") as tmp:
         tmp.write_text(json.dumps(world.params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     paths["world"] = out / "world.json"
