@@ -258,7 +258,7 @@ class Mapping:
                 e = e.cast(pl.Float64) * k
             else:
                 num = e.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-                # Unparseable text stays as is, so validation reports it as bad_number.
+                # Unparseable text stays as is, so validation reports it (bad_value, bad_weight, ...).
                 e = pl.when(num.is_not_null()).then((num * k).cast(pl.String)).otherwise(e.cast(pl.String))
         if kind is Kind.HS and self.hs_digits:
             text = e.cast(pl.Int64, strict=False).cast(pl.String) if dtype.is_numeric() else e.cast(pl.String).str.replace_all(r"[.\s]", "")
