@@ -39,6 +39,12 @@ def _counts_by(lf: pl.LazyFrame, expr: pl.Expr, limit: int = 15) -> list[tuple[s
     return [(str(k), int(n)) for k, n in df.iter_rows()]
 
 
+def _duty_by(lf: pl.LazyFrame, expr: pl.Expr, limit: int = 15) -> list[tuple[str, float]]:
+    df = (lf.group_by(expr.alias("k")).agg(pl.col("duty_at_risk_usd").sum().alias("usd"))
+          .sort(["usd", "k"], descending=[True, False]).head(limit).collect())
+    return [(str(k), round(float(v))) for k, v in df.iter_rows()]
+
+
 def _route_cards(path: str | Path | None, limit: int = 10) -> list[dict]:
     """The top routes of a route table with their pictures (none without a table)."""
     if path is None:
@@ -87,6 +93,11 @@ def write_report(
     ):
         if col in cols:
             breakdowns.append(charts.horizontal_bars(_counts_by(flagged, expr), title=title))
+    if "duty_at_risk_usd" in cols:  # what the flags could recover (features/revenue.py)
+        for title, col, expr in (("Duty at risk of the flags by declared origin (USD)", "origin_country", pl.col("origin_country")),
+                                 ("Duty at risk of the flags by HS chapter (USD)", "hs_code", pl.col("hs_code").str.slice(0, 2))):
+            if col in cols:
+                breakdowns.append(charts.horizontal_bars(_duty_by(flagged, expr), title=title, unit=" USD"))
     suspects = []
     for row in scored.top(top):
         suspects.append({"row": row, "pictures": shipment_pictures(scored, row, inputs=inputs_df, events=events_df)})

@@ -96,3 +96,28 @@ def test_without_a_ranker_expected_recovery_is_unavailable_and_recovery_ranking_
     assert (scored["duty_at_risk_usd"] >= 0).all()
     with pytest.raises(ModelInputError, match="only a model trained on outcomes"):
         forest.score(test, budget=0.01, rank_by="recovery")
+
+
+def test_the_queue_totals_duty_at_risk_of_the_filter_and_sorts_by_it(tmp_path):
+    import re
+
+    from fastapi.testclient import TestClient
+    from review_helpers import make_scored
+
+    from detector.review.app import create_app
+    from detector.review.queue import ScoredSet
+    from detector.review.store import DecisionStore
+
+    scored = make_scored()
+    duty = pl.Series("duty_at_risk_usd", [float((i * 7919) % 1000) for i in range(scored.height)])
+    path = tmp_path / "scored.parquet"
+    scored.with_columns(duty).write_parquet(path)
+    client = TestClient(create_app(ScoredSet([path]), DecisionStore(tmp_path / "d.db")), base_url="http://127.0.0.1:8765")
+    flagged = scored.with_columns(duty).filter("flagged")
+    page = client.get("/").text
+    assert f'id="duty-total">{flagged["duty_at_risk_usd"].sum():,.0f} USD' in page
+    origin = flagged["origin_country"][0]
+    one = client.get("/", params={"origin": origin}).text
+    assert f'{flagged.filter(pl.col("origin_country") == origin)["duty_at_risk_usd"].sum():,.0f} USD' in one
+    ids = re.findall(r'data-id="([^"]+)"', client.get("/", params={"sort": "duty"}).text)
+    assert ids == flagged.sort(["duty_at_risk_usd", "risk_rank"], descending=[True, False])["shipment_id"].head(len(ids)).to_list()

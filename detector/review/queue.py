@@ -27,6 +27,8 @@ QUEUE_COLUMNS = (
 _TEXT = ("shipment_id", "hs_code", "importer_id", "exporter_id", "origin_country", "export_country",
          "reason_codes", "reasons", "model_name", "model_version", "manufacturer_id", "goods_description")
 PAGE_SIZE = 50
+#: The duty an inspection could recover (``features/revenue.py``): shown, summed and sortable.
+DUTY = "duty_at_risk_usd"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Filters:
     exporter: str = ""
     reason: str = ""
     model_version: str = ""
+    sort: str = ""  # "duty": by duty at risk, most first; otherwise by risk rank
 
     @classmethod
     def from_mapping(cls, values) -> "Filters":
@@ -57,6 +60,7 @@ class Page:
     total: int
     page: int
     pages: int
+    duty_total: float | None = None  # duty at risk of every shipment the filters match (None: not in the file)
 
 
 def _scan_one(path: Path) -> pl.LazyFrame:
@@ -131,14 +135,18 @@ class ScoredSet:
     def page(self, filters: Filters, decided: dict[str, str], page: int = 1, per_page: int = PAGE_SIZE) -> Page:
         """One page of flagged shipments by risk rank, with the total that match."""
         lf = self._filtered(filters, decided)
-        total = lf.select(pl.len()).collect().item()
+        duty = DUTY in self.schema
+        counts = lf.select(pl.len(), *([pl.col(DUTY).sum()] if duty else [])).collect().row(0)
+        total = counts[0]
         pages = max(1, -(-total // per_page))
         page = min(max(1, page), pages)
-        cols = [self._col(c) for c in QUEUE_COLUMNS]
-        rows = lf.sort("risk_rank").slice((page - 1) * per_page, per_page).select(cols).collect().to_dicts()
+        cols = [self._col(c) for c in (*QUEUE_COLUMNS, DUTY)]
+        order = lf.sort([DUTY, "risk_rank"], descending=[True, False], nulls_last=True) if duty and filters.sort == "duty" \
+            else lf.sort("risk_rank")
+        rows = order.slice((page - 1) * per_page, per_page).select(cols).collect().to_dicts()
         for r in rows:
             r["status"] = decided.get(r["shipment_id"], "open")
-        return Page(rows, total, page, pages)
+        return Page(rows, total, page, pages, duty_total=counts[1] if duty else None)
 
     def matching(self, filters: Filters, decided: dict[str, str]) -> pl.DataFrame:
         """Every flagged shipment the filters match, by risk rank, queue columns plus status."""
