@@ -73,7 +73,8 @@ FAMILIES += ((known_parties.apply, 0),)
 
 #: Rows' internal columns that make them history: what each line adds to the sums tables
 #: (``state.line_values``) and whether it is after the state's ``as_of``.
-_LINE = {"value": VALUE_CENTS, "n": "_line_n", "foreign": FOREIGN_MARK, "s1": "_line_s1", "s2": "_line_s2"}
+_LINE = {"value": VALUE_CENTS, "n": "_line_n", "priced": "_line_priced", "foreign": FOREIGN_MARK, "s1": "_line_s1",
+         "s2": "_line_s2"}
 _FRESH = "_line_fresh"
 #: The history tables' column names -> the rows' columns holding the same values.
 _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}

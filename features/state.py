@@ -36,7 +36,7 @@ from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: The day before any real data: a state fitted on nothing is complete up to here.
 EMPTY_AS_OF = date(1, 1, 1)
-STATE_FORMAT = 3
+STATE_FORMAT = 4
 
 #: Name -> (key columns, integer value columns). Period columns are named ``period``
 #: (week index, or month index for ``price``); first-seen tables carry ``first_day``.
@@ -44,7 +44,9 @@ SUM_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "exports": (("exporter_id", "hs6"), ("value", "n")),
     "imports": (("importer_id", "hs6", "origin_country"), ("value",)),
     "national": (("hs6", "origin_country"), ("value",)),
-    "price": (("hs6", "origin_country"), ("n", "s1", "s2")),
+    # ``priced``: lines with a known unit value (a line of unknown value or weight is not
+    # part of a price norm, and must not pull its mean towards 0 = 1 USD/kg).
+    "price": (("hs6", "origin_country"), ("priced", "s1", "s2")),
     "inputs": (("importer_id", "hs6", "supplier_country"), ("value",)),
     # lines whose manufacturer ID or loading port names another country than the declared origin
     "exporter_marks": (("exporter_id",), ("n", "foreign")),
@@ -112,6 +114,7 @@ def line_values(foreign: pl.Expr | None = None) -> dict[str, pl.Expr]:
     return {
         "value": cents(pl.col("declared_value_usd")),
         "n": pl.lit(1, dtype=pl.Int64),
+        "priced": _log_uv().is_not_null().cast(pl.Int64),
         "foreign": (foreign_mark() if foreign is None else foreign).cast(pl.Int64),
         "s1": (_log_uv() * LOG_SCALE).round(0).cast(pl.Int64),
         "s2": (_log_uv().pow(2) * LOG_SCALE).round(0).cast(pl.Int64),
@@ -138,7 +141,7 @@ def history_rows(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None) -> dict[s
     out: dict[str, pl.LazyFrame] = {
         name: s.select(*keys, "period", *values) for name, (keys, values) in SUM_TABLES.items() if name not in ("price", "inputs")
     }
-    out["price"] = s.select("hs6", "origin_country", pl.col("month").alias("period"), "n", "s1", "s2")
+    out["price"] = s.select("hs6", "origin_country", pl.col("month").alias("period"), *SUM_TABLES["price"][1])
     for name, keys in FIRST_TABLES.items():
         if name != "first_input_importer":
             out[name] = s.select(*keys, "first_day")

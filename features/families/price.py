@@ -16,11 +16,11 @@ from features.params import PRICE_MIN_LINES, PRICE_MIN_SD, PRICE_MONTHS
 
 #: Prefixes of the norm sums' columns: of the declared origin, of the tariffed origin.
 _DECLARED, _TARIFFED = "_norm_declared_", "_norm_tariffed_"
-_SUMS = ("n", "s1", "s2")
+_SUMS = ("priced", "s1", "s2")  # lines with a known unit value, sums of log USD/kg and its square
 
 
 def _norm(prefix: str) -> tuple[pl.Expr, pl.Expr]:
-    n = pl.col(f"{prefix}n").cast(pl.Float64)
+    n = pl.col(f"{prefix}priced").cast(pl.Float64)
     s1 = pl.col(f"{prefix}s1") / LOG_SCALE
     s2 = pl.col(f"{prefix}s2") / LOG_SCALE
     ok = n >= PRICE_MIN_LINES
