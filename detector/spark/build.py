@@ -147,7 +147,8 @@ def month_state(ref: ReferenceState, hist: pl.DataFrame, month: int, *, inputs_g
     spans["shipments"] = replace(ref.spans["shipments"], complete_to=max(ref.complete_to("shipments"), before))
     if inputs_given:
         spans["inputs"] = replace(ref.spans["inputs"], complete_to=max(ref.complete_to("inputs"), last_day(month)))
-    return ReferenceState(tables=tables, events=ref.events, spans=spans, has_inputs=ref.has_inputs or inputs_given)
+    # replace(): everything else the state carries (events, a known-party list) stays the model's.
+    return replace(ref, tables=tables, spans=spans, has_inputs=ref.has_inputs or inputs_given)
 
 
 class MonthBuild:
