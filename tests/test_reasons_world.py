@@ -13,11 +13,12 @@ from models.detector import fit
 
 #: Reason codes each transshipment scenario plants (read from detector/synth/scenarios.py):
 #: Chinese inputs of the same line (VA_*), China's price level (PRICE_*), Chinese manufacturer
-#: IDs (CONS_MID_*), buyers switching away from China (OS_NEW_SUPPLIER, OS_SHARE_DROP);
+#: IDs (CONS_MID_*), buyers switching away from China (OS_NEW_SUPPLIER, OS_SHARE_DROP), and
+#: the same Chinese inputs summed over the route, rising with its exports (ROUTE_SUSPECT);
 #: shells also load in Chinese ports and are new, broad, fast-growing exporters.
 _COMMON = {
     "VA_PASS_THROUGH", "VA_LOW_VALUE_ADDED", "VA_TARIFFED_CONTENT", "PRICE_PARITY", "PRICE_LOW",
-    "CONS_MID_COUNTRY", "CONS_MID_TARIFFED", "OS_NEW_SUPPLIER", "OS_SHARE_DROP",
+    "CONS_MID_COUNTRY", "CONS_MID_TARIFFED", "OS_NEW_SUPPLIER", "OS_SHARE_DROP", "ROUTE_SUSPECT",
 }
 SIGNALS = {
     "transship_product_line": _COMMON,
