@@ -33,7 +33,7 @@ import polars as pl
 
 from detector.spark.types import spark_schema, to_table
 from features.schema import INPUTS, SHIPMENTS
-from features.state import SOURCES, TABLE_NAMES, ReferenceState, history_tables
+from features.state import FIRST_TABLES, SOURCES, SUM_TABLES, TABLE_NAMES, ReferenceState, history_tables
 
 #: Internal columns: a line's arrival month index, the month a history row is for.
 MONTH, TARGET, TABLE = "_month", "_target", "_table"
@@ -41,8 +41,11 @@ MONTH, TARGET, TABLE = "_month", "_target", "_table"
 ARRIVAL_MONTH = "arrival_month"
 #: Per-line score parts carried from the build to the ranking, prefixed.
 PART_PREFIX = "_p_"
-KEYS = ("exporter_id", "importer_id", "hs6", "origin_country", "supplier_country", "chapter")
-VALUES = ("value", "n", "foreign", "s1", "s2")
+#: Every key and integer value column of the state's tables (``features.state``): the long
+#: form of the history holds them all, each table using its own.
+KEYS = tuple(dict.fromkeys(k for keys, _ in SUM_TABLES.values() for k in keys) | dict.fromkeys(
+    k for keys in FIRST_TABLES.values() for k in keys))
+VALUES = tuple(dict.fromkeys(v for _, values in SUM_TABLES.values() for v in values))
 HISTORY = pl.Schema({TABLE: pl.String, **{k: pl.String for k in KEYS}, "period": pl.Int32, MONTH: pl.Int32,
                      **{v: pl.Int64 for v in VALUES}, "first_day": pl.Int32})
 _INPUT_TABLES = SOURCES["inputs"]
