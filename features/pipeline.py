@@ -232,7 +232,12 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     lf = pl.concat([rows, *parts], how="horizontal").lazy()
     added = [c for c in lf.collect_schema().names() if c in FEATURE_NAMES or c.startswith("ev_")]
     feats = lf.select(*added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).collect()
-    return revenue.with_duty_at_risk(pl.concat([wide, feats], how="horizontal"), tariff.default_country(events)).lazy()
+    # The duty at risk is worked out on a narrow lazy copy and stacked beside the rest: an
+    # eager ``with_columns`` over the wide frame would rechunk every one of its columns.
+    read = [c for c in revenue.READS if c in wide.columns]
+    duty = revenue.with_duty_at_risk(pl.concat([wide.select(read), feats], how="horizontal").lazy(),
+                                     tariff.default_country(events)).select(revenue.OUTPUTS).collect()
+    return pl.concat([wide, feats, duty], how="horizontal").lazy()
 
 
 def _load_kernels() -> None:

@@ -37,6 +37,8 @@ DUTY_AT_RISK = "duty_at_risk_usd"
 #: Evidence columns added beside it.
 EVIDENCE = ("ev_transshipment_duty", "ev_rate_as_declared", "ev_rate_if_found")
 OUTPUTS = (*EVIDENCE, DUTY_AT_RISK)
+#: The contract columns the arithmetic reads (beside the tariff family's evidence).
+READS = ("importing_country", "duty_rate", "arrival_date", "declared_value_usd")
 
 #: Duties an importing country levies on goods found transshipped to evade its measures, in
 #: place of the declared origin's added duties. The US duty applies on a CBP finding, so the
