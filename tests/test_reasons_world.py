@@ -6,6 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from detector.jobs.train import usable_features
 from detector.synth.world import generate_world
 from features.pipeline import build
 from features.registry import FEATURE_NAMES
@@ -30,7 +31,8 @@ SIGNALS = {
 def test_first_reason_of_flagged_transshipment_is_its_own_signal():
     world = generate_world(20_000, seed=3, start=dt.date(2024, 1, 1), months=12)
     features = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events).collect()
-    model = fit(features, list(FEATURE_NAMES), n_estimators=100, seed=0)
+    usable, _ = usable_features(features, FEATURE_NAMES)  # as training does: known_party needs a list
+    model = fit(features, usable, n_estimators=100, seed=0)
     scored = model.score(features, budget=0.02).join(world.labels, on="shipment_id")
     flagged = scored.filter(pl.col("flagged") & pl.col("scenario").is_in(list(SIGNALS)))
     assert flagged.height >= 100  # the forest finds them at all
