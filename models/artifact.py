@@ -70,11 +70,8 @@ class ArtifactError(ModelError):
 
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file, read in blocks."""
-    h = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _files(root: Path) -> list[str]:

@@ -50,6 +50,17 @@ def score(
              "differ from its training context.",
     ),
     mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
+    parties: list[str] = typer.Option(
+        None, "--parties",
+        help="Known-party list replacing the model's own (default: the list the model was trained with, if any); "
+             "flags of listed parties carry KNOWN_PARTY.",
+    ),
+    rank_by: str = typer.Option(
+        "risk", "--rank-by",
+        help="risk (default): rank and flag by risk score; recovery: by expected recovery (probability of fraud x "
+             "duty at risk), so the budget takes the lines with the most duty to recover (needs a model trained "
+             "with --labels).",
+    ),
     budget: str = typer.Option(
         None, "--budget", help="Flag this share of the file, e.g. 1% (default: the model's inspection budget, 1% unless set at training).",
     ),
@@ -77,6 +88,11 @@ def score(
         help="Memory bound: a file of more lines is built a few arrival months and scored this many lines at a time "
              "(same scores; default 1,000,000).",
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="`spark`: score on Apache Spark (paths Spark reads; a Parquet dataset partitioned by "
+                                  "arrival month, OUT.flagged.parquet and OUT.rejects.parquet beside it; needs the spark extra: pip install 'waypoint\\[spark]').",
+    ),
+    master: str = typer.Option(None, "--master", help="With --engine spark: the Spark master URL (default: the active session, else local[*])."),
 ) -> None:
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
     from detector.config import Settings
@@ -86,16 +102,38 @@ def score(
         raise InputError("give one flag rule: --budget, --top or --threshold model",
                          hint="without any, the model's inspection budget is used")
     flag_threshold = parse_threshold(threshold)
+    rank_by = rank_by.strip().lower()
+    if rank_by not in ("risk", "recovery"):
+        raise InputError(f"--rank-by {rank_by!r}: rank by risk or by recovery", hint="--rank-by risk or --rank-by recovery")
     country = parse_country(importing_country)
     from detector.io.read import parse_share, rejects_path
 
     share = parse_share(max_reject_share)
+    if _engine(engine) == "spark":
+        from detector.spark.score import score as spark_score
+
+        if parties or rank_by != "risk":
+            raise InputError("--parties and --rank-by recovery are not available with --engine spark yet",
+                             hint="score without them on Spark, or on one machine (--engine local)")
+
+        with err_console.status("starting Spark") as status:
+            result = spark_score(
+                shipments, spark_path(output), model=model, settings=Settings.from_env(), inputs=inputs or None,
+                events=[Path(p) for p in events] if events else None, mapping=mapping, budget=parse_budget(budget),
+                top=top, threshold=flag_threshold, explore=explore, importing_country=country, strict=strict,
+                max_reject_share=share, master=master, progress=lambda msg: status.update(safe(msg)),
+            )
+        if json:
+            typer.echo(json_text(result.to_dict()))
+        else:
+            render_summary(result)
+        return
     from detector.io.write import check_output
     from detector.lineage import sidecar_path
 
     # Before any work: the scored file and its rejects must not land on an input, nor on a folder.
-    check_output(output, [*shipments, *(inputs or []), *(events or []), mapping],
-                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events")),
+    check_output(output, [*shipments, *(inputs or []), *(events or []), *(parties or []), mapping],
+                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events", "parties")),
                          sidecar_path(output)])
     settings = Settings.from_env()
     load_model = resolver(model, settings)  # a missing model is reported now, before any file is read
@@ -106,6 +144,7 @@ def score(
             inputs=[Path(p) for p in inputs] if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
+            parties=[Path(p) for p in parties] if parties else None, rank_by=rank_by,
             threshold=flag_threshold, importing_country=country, strict=strict, max_reject_share=share,
             progress=lambda msg: status.update(safe(msg)),
             **({"chunk_rows": chunk_rows} if chunk_rows else {}),
@@ -114,6 +153,22 @@ def score(
         typer.echo(json_text(result.to_dict()))
         return
     render_summary(result)
+
+
+def _engine(text: str) -> str:
+    engine = text.strip().lower()
+    if engine not in ("local", "spark"):
+        raise InputError(f"--engine {text!r}: the engines are local and spark", hint="--engine spark")
+    return engine
+
+
+def spark_path(path: Path) -> str:
+    """An output path as typed, for Spark: ``s3a://b/x`` survives the Path the option parsed it into."""
+    text = str(path)
+    scheme, sep, rest = text.partition(":/")
+    if sep and scheme.isalnum() and len(scheme) > 1 and not rest.startswith("/"):
+        return f"{scheme}://{rest}"
+    return text
 
 
 def score_text(risk_score: float) -> str:
@@ -139,6 +194,11 @@ def render_summary(result, console=None) -> None:
         inputs = "--inputs given" if result.inputs_used else "no --inputs (value added from the model's reference state alone)"
         say(f"context: tariff events {safe(result.events)} (digest {safe(result.events_digest[:12])}) · importing country "
             f"{safe(result.importing_country or 'not stated')} · {inputs}", highlight=False, soft_wrap=True)
+        if getattr(result, "parties", "") not in ("", "none"):
+            say(f"known parties: {safe(result.parties)}", highlight=False, soft_wrap=True)
+        if getattr(result, "rank_by", "risk") == "recovery":
+            say("ranked by expected recovery (probability of fraud x duty at risk): the flags hold the most duty to recover",
+                highlight=False)
     if getattr(result, "explored", 0):
         say(f"{result.explored:,} of the flags explore: unusual to the forest, not ranked high by the ranker (column `explore`)")
     if result.reject_counts:

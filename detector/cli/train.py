@@ -13,6 +13,12 @@ def train(
     inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
     events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
     mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
+    parties: list[str] = typer.Option(
+        None, "--parties",
+        help="Known-party list (CSV or Parquet: party_id and/or party_name, role, list_name, source, date_listed): "
+             "lines of a listed importer, exporter or manufacturer from its listing date on get the KNOWN_PARTY "
+             "feature and reason; the model keeps the list and scores with it.",
+    ),
     labels: Path = typer.Option(None, "--labels", help="Known outcomes (shipment_id,label): train the supervised ranker beside the forest (needs 50 positives and 50 negatives) and report precision/recall."),
     experiment: str = typer.Option("waypoint", "--experiment", help="MLflow experiment to record the run in."),
     model_name: str = typer.Option("waypoint", "--model-name", help="Registered model to add a version to."),
@@ -31,6 +37,16 @@ def train(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     force: bool = typer.Option(False, "--force", help="Train even on fewer valid lines than the forest draws per tree (256)."),
     baseline: bool = typer.Option(False, "--baseline", help="With --labels: also fit the plain gradient-boosted baseline on the same held-out split and report both."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Reject every line that breaks a rule instead of training on it with data-quality codes, "
+                                "and fail when a side table (--inputs, --events, --labels) rejects rows.",
+    ),
+    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Fail (exit 2) when more than this share of the lines is rejected, e.g. 5%."),
+    engine: str = typer.Option(
+        "local", "--engine", help="`spark`: read the files, build the features and fit the reference state on Apache Spark "
+                                  "(paths Spark reads; the forest is fitted on the driver; needs the spark extra: pip install 'waypoint\\[spark]').",
+    ),
+    master: str = typer.Option(None, "--master", help="With --engine spark: the Spark master URL (default: the active session, else local[*])."),
 ) -> None:
     """Train a detector on SHIPMENTS, record the run in MLflow and register a new model version.
 
@@ -40,17 +56,24 @@ def train(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from detector.cli.score import parse_budget, parse_country
+    from detector.io.read import parse_share
     from detector.jobs.train import train as run_train
+
+    share = parse_share(max_reject_share)
+    from detector.cli.score import _engine
+
+    spark = _engine(engine) == "spark"  # Spark paths stay as typed (s3a://... is no local Path)
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
     ) as bar:
         task = bar.add_task("starting", total=None)
         result = run_train(
-            [Path(s) for s in shipments],
-            inputs=[Path(p) for p in inputs] if inputs else None,
+            list(shipments) if spark else [Path(s) for s in shipments],
+            inputs=(list(inputs) if spark else [Path(p) for p in inputs]) if inputs else None,
             events=[Path(p) for p in events] if events else None,
             mapping=mapping,
+            parties=[Path(p) for p in parties] if parties else None,
             labels=labels,
             experiment=experiment,
             model_name=model_name,
@@ -62,6 +85,10 @@ def train(
             progress=lambda msg: bar.update(task, description=safe(msg)),
             force=force,
             baseline=baseline,
+            strict=strict,
+            max_reject_share=share,
+            engine="spark" if spark else "local",
+            master=master,
         )
     if json:
         typer.echo(json_text(result.to_dict()))
@@ -77,6 +104,9 @@ def _summary(result, console=None) -> None:
     say(f"  rows:          {result.rows_used:,} used, {result.rows_rejected:,} rejected of {result.rows_read:,} read; arrivals {span}", highlight=False)
     for code, count in sorted(result.reject_counts.items(), key=lambda kv: -kv[1])[:8]:
         say(f"                 {count:,} x {safe(code)}", highlight=False)
+    if getattr(result, "dq_counts", None):
+        say("  data quality:  " + safe(", ".join(f"{code} {n:,}" for code, n in result.dq_counts.items()))
+            + " (lines trained on with these codes; column dq_codes)", highlight=False)
     m = result.metrics
     say(f"  threshold:     {m.get('threshold', float('nan')):.4f} (flags {m.get('flagged_share', 0) * 100:.2f} % of training rows)", highlight=False)
     if "average_precision" in m:

@@ -24,17 +24,21 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from detector import lineage
 from detector.errors import InputError
 from detector.io.mapping import Mapping
-from detector.io.read import load_side_tables, load_spilled, rejects_path, write_rejects
-from detector.io.write import atomic_path, leftover_prefix, neutralise_formulas, output_format, remove_leftovers
+from detector.io.parties import load_parties, party_frame
+from detector.io.read import (
+    check_rejects, load_side_tables, load_spilled, rejects_path, side_rejects, side_warning, write_rejects, write_side_rejects,
+)
+from detector.io.write import (
+    atomic_path, leftover_prefix, neutralise_formulas, output_format, remove_leftovers, write_frames,
+)
 from features._runtime import PausedCollector
 from features.families.tariff import conform_events
 from features.schema import INPUTS, SHIPMENTS
-from models.detector import CHUNK_ROWS, ID
+from models.detector import CHUNK_ROWS, DUTY_AT_RISK, ID
 from models.reasons import REASON_CODES, REASONS
 
 Progress = Callable[[str], None]
@@ -64,6 +68,11 @@ class ScoreResult:
     top_reason_codes: list[tuple[str, int]] = field(default_factory=list)
     top: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dq_counts: dict[str, int] = field(default_factory=dict)  # data-quality code -> scored rows carrying it
+    side_rejects: list[dict] = field(default_factory=list)  # side tables (inputs, events) that rejected rows
+    parties: str = ""  # whose known-party list built the features: the model's, the --parties files, or none
+    parties_digest: str = ""
+    rank_by: str = "risk"  # what ranks and flags the lines: the risk score, or the expected recovery
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +93,10 @@ def score(
     explore: float = 0.0,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    strict: bool = False,
+    max_reject_share: float | None = None,
+    parties: Sequence[Path] | None = None,
+    rank_by: str = "risk",
 ) -> ScoreResult:
     """Score shipment files with a loaded model (see ``detector.jobs.modelref``).
 
@@ -122,7 +135,8 @@ def score(
         pending = _in_background(model) if callable(model) else None
         return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
                       budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started,
-                      collector=collector, threshold=threshold, importing_country=importing_country)
+                      collector=collector, threshold=threshold, importing_country=importing_country,
+                      strict=strict, max_reject_share=max_reject_share, parties=parties, rank_by=rank_by)
 
 
 def _in_background(fn) -> Future:
@@ -142,11 +156,13 @@ def _in_background(fn) -> Future:
 
 def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
            say: Progress, chunk_rows: int, started: float, collector: PausedCollector, threshold: bool = False,
-           importing_country: str | None = None) -> ScoreResult:
+           importing_country: str | None = None, strict: bool = False,
+           max_reject_share: float | None = None, parties: Sequence[Path] | None = None,
+           rank_by: str = "risk") -> ScoreResult:
     # The lineage the output will carry: the files' digests are computed on a thread meanwhile.
-    trace = lineage.start(shipments, inputs=inputs, events=events, mapping=mapping, options={
+    trace = lineage.start(shipments, inputs=inputs, events=events, mapping=mapping, party_lists=parties, options={
         "budget": budget, "top": top, "threshold": threshold, "explore": explore, "importing_country": importing_country,
-        "chunk_rows": chunk_rows})
+        "chunk_rows": chunk_rows, "strict": strict, "max_reject_share": max_reject_share, "rank_by": rank_by})
     # Spills live beside the output (same disk as the result) and are removed at the end.
     # Named after the output and this process, so a later run can remove it if this one is killed.
     with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
@@ -154,17 +170,23 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         say("reading and validating shipments")
         in_memory = chunk_rows * CSV_ROW_BYTES  # a file of about one chunk is read in memory
         loaded, valid = load_spilled(shipments, SHIPMENTS, tmp, mapping=Mapping.from_toml(mapping) if mapping else None,
-                                     in_memory_bytes=in_memory)
+                                     in_memory_bytes=in_memory, strict=strict)
+        check_rejects(loaded, max_reject_share)  # a bad extract fails before any work
         # Component imports can be as large as the shipments: spilled, never held whole.
-        inputs_valid = load_spilled(inputs, INPUTS, tmp, in_memory_bytes=in_memory)[1].drop("_source", "_line") if inputs else None
+        inputs_loaded, inputs_valid = load_spilled(inputs, INPUTS, tmp, in_memory_bytes=in_memory) if inputs else (None, None)
+        inputs_valid = inputs_valid.drop("_source", "_line") if inputs else None
         # The model's own events unless --events replaces them (never the shipped table behind its back).
         events_loaded = load_side_tables(None, events)[1] if events else None
+        parties_loaded = load_parties(parties) if parties else None  # else the model's own list
+        sides = {"inputs": inputs_loaded, "events": events_loaded, "parties": parties_loaded}
+        side = side_rejects(sides, strict=strict)
         if pending is not None:
             say("loading model")
             model = pending.result()
         collector.resume(freeze=True)
         detector = model.detector
         context = _context(detector, events_loaded, importing_country, inputs)
+        context |= parties_context(detector, parties_loaded, context["notes"], rank_by)
         rule_budget, context["flag_rule"] = flag_rule(detector, budget=budget, top=top, threshold=threshold)
         rows_rejected = loaded.rejects.height
         rows_scored = loaded.rows_read - rows_rejected
@@ -178,13 +200,14 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
             inputs=inputs_valid,
             events=None if events_loaded is None else conform_events(events_loaded.valid),
             state=detector.state,
+            parties=party_frame(parties_loaded),
         )
         if spill.rows + rows_rejected != loaded.rows_read:  # the promise of the contract: nothing lost
             raise RuntimeError(f"rows read {loaded.rows_read} != scored {spill.rows} + rejected {rows_rejected}")
 
         say("scoring")
         parts, ids = spill.parts(detector)
-        ranking = detector.rank(parts, ids, budget=rule_budget, top=top, explore=explore, threshold=threshold)
+        ranking = detector.rank(parts, ids, budget=rule_budget, top=top, explore=explore, threshold=threshold, rank_by=rank_by)
         context["above_threshold"] = int((parts["priority"] > detector.threshold).sum())
         del ids
         say(f"explaining {int(ranking['flagged'].sum()):,} flags")
@@ -203,8 +226,10 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
             write_rejects(loaded, output)
         else:
             rejects_file.unlink(missing_ok=True)  # an old rejects file would describe another run
+        write_side_rejects(output, sides, side)
 
     summary = _summary(reasons, scores, detector, rows_scored, context=context, budget=rule_budget, top=top)
+    summary["warnings"] = [*(side_warning(r) for r in side), *summary["warnings"]]  # rows of side tables not used: loudly
     return ScoreResult(
         output=str(output),
         rejects=str(rejects_file) if rows_rejected else None,
@@ -214,6 +239,8 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         rows_scored=rows_scored,
         rows_rejected=rows_rejected,
         reject_counts=dict(loaded.reject_counts),
+        dq_counts=dict(loaded.dq_counts),
+        side_rejects=side,
         seconds=round(time.perf_counter() - started, 2),
         flag_rule=context["flag_rule"],
         above_threshold=context["above_threshold"],
@@ -221,6 +248,9 @@ def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events,
         events_digest=context["events_digest"],
         importing_country=context["importing_country"],
         inputs_used=bool(inputs),
+        parties=context["parties"],
+        parties_digest=context["parties_digest"],
+        rank_by=rank_by,
         **summary,
     )
 
@@ -285,7 +315,42 @@ def _metadata(model, context: dict, inputs, events) -> dict[str, str]:
         "waypoint.importing_country": context["importing_country"] or "",
         # Value-added features differ with and without the transit country's imports.
         "waypoint.inputs": ("--inputs " + ", ".join(str(p) for p in inputs)) if inputs else "none (the model's reference state alone)",
+        "waypoint.parties": context["parties"],
+        "waypoint.parties_digest": context["parties_digest"],
+        "waypoint.rank_by": context["rank_by"],
     }
+
+
+def parties_context(detector, loaded, notes: list[str], rank_by: str) -> dict:
+    """Whose known-party list the features are built with (the model's unless ``--parties``
+    replaces it), a note in ``notes`` when the list differs from the model's, and the
+    refusal of ``--rank-by recovery`` by a model without a probability of fraud."""
+    from features.families.parties import parties_digest
+
+    if rank_by == "recovery" and detector.ranker is None:
+        raise InputError(
+            "--rank-by recovery needs a probability of fraud, which only a model trained on outcomes has (a supervised "
+            "ranker): this model is the forest alone, so expected recovery is unavailable",
+            hint="train with --labels (at least 50 confirmed and 50 cleared lines), or score with --rank-by risk",
+        )
+    own = detector.state.parties if detector.state is not None else None
+    mine = f"the model's {own.height} listings (digest {parties_digest(own)[:12]})" if own is not None else "no list"
+    if loaded is None:
+        return {"parties": mine if own is not None else "none", "parties_digest": parties_digest(own) if own is not None else "",
+                "rank_by": rank_by}
+    given = loaded.valid
+    digest = parties_digest(given)
+    files = ", ".join(str(f) for f in loaded.files)
+    if own is None:
+        notes.append(f"--parties {files}: the model was trained without a party list, so its score does not weigh "
+                     "known parties; flags of listed parties still carry KNOWN_PARTY (train with --parties to weigh them)")
+    elif digest != parties_digest(own):
+        notes.append(f"--parties replaces the party list the model was trained with ({mine}) by {given.height} listings "
+                     f"from {files} (digest {digest[:12]}): scores will differ from the model's training context; "
+                     "leave --parties out to score with the model's own list")
+    same = own is not None and digest == parties_digest(own)
+    return {"parties": f"--parties {files}" + (" (the same as the model's)" if same else ""), "parties_digest": digest,
+            "rank_by": rank_by}
 
 
 #: A threshold flagging fewer lines than this share of the file says the file scores lower than
@@ -338,7 +403,7 @@ def _threshold_warnings(above: int, rows: int, budget: float | None, detector, *
     return []
 
 
-#: Row number of a feature row in the spill (the order ``build_chunked`` wrote it in).
+#: Row number of a feature row in the spill (the order ``build_chunks`` gave it in).
 ROW = "_row"
 #: Columns of the flagged rows kept for the summary beside their reasons.
 SUMMARY_COLUMNS = ("shipment_id", "exporter_id", "origin_country", "hs_code")
@@ -349,7 +414,7 @@ class Spill:
     """The feature frame of a file spilled to Parquet, read back ``chunk_rows`` rows at a time.
 
     Memory holds one slice of rows (and the per-row score arrays), never the whole
-    feature frame: features are built once (:func:`features.pipeline.build_chunked`)
+    feature frame: features are built once (:func:`features.pipeline.build_chunks`)
     and every later pass reads the spill. A file of at most ``chunk_rows`` rows is one
     slice: its features are built in memory and kept, with no spill at all.
     """
@@ -366,7 +431,7 @@ class Spill:
     def features(self, shipments: pl.LazyFrame, **build_args) -> None:
         """Build the features; a file of at most ``chunk_rows`` rows in memory (input order),
         a larger one a few arrival months at a time, spilled (rows in month order)."""
-        from features.pipeline import build, build_chunked
+        from features.pipeline import build, build_chunks
 
         if shipments.select(pl.len()).collect().item() <= self.chunk_rows:
             # One chunk: nothing to bound, so no spill to write and read back (about 1.5 s
@@ -374,8 +439,8 @@ class Spill:
             self._cached = build(shipments, **build_args).collect()
             self.rows = self._cached.height
             return
-        lf = build_chunked(shipments, chunk_rows=max(self.chunk_rows, 1), spill_dir=self.dir, **build_args)
-        lf.sink_parquet(self.path, compression="lz4", statistics=False)
+        chunks = build_chunks(shipments, chunk_rows=max(self.chunk_rows, 1), spill_dir=self.dir, **build_args)
+        write_frames(chunks, self.path, "parquet", compression="lz4")
         self.rows = pl.scan_parquet(self.path).select(pl.len()).collect().item()
 
     def _scan(self) -> pl.LazyFrame:
@@ -398,6 +463,7 @@ class Spill:
         names = self._scan().collect_schema().names()
         has_id = ID in names
         needed = [c for c in detector.input_columns if c in names] + ([ID] if has_id else [])
+        needed += [c for c in (DUTY_AT_RISK,) if c in names and c not in needed]  # expected recovery reads it
         parts: dict[str, np.ndarray] = {}
         ids: list[pl.Series] = []
         for start, frame in self.slices(needed):
@@ -464,17 +530,7 @@ class Spill:
             scan = pl.scan_parquet(self.path).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
             return assemble(scan.filter(pl.col(ROW).is_in(pl.lit(wanted).implode())).collect())
 
-        def source(with_columns, predicate, _n_rows, _batch):
-            for start in range(0, self.rows, self.chunk_rows):
-                df = ranked(start)
-                if predicate is not None:
-                    df = df.filter(predicate)
-                yield df if with_columns is None else df.select(with_columns)
-
         empty = pl.DataFrame(schema=self._scan().collect_schema()).with_row_index(ROW)
-        schema = assemble(empty.with_columns(pl.col(ROW).cast(pl.Int64))).schema
-        lf = register_io_source(source, schema=schema, explain_name="waypoint scored output")
-        if fmt == "parquet":
-            lf.sink_parquet(path, metadata=metadata)
-        else:
-            lf.sink_csv(path)
+        ranges = (ranked(start) for start in range(0, self.rows, self.chunk_rows))
+        write_frames(ranges, path, fmt, empty=assemble(empty.with_columns(pl.col(ROW).cast(pl.Int64))),
+                     metadata=metadata if fmt == "parquet" else None)

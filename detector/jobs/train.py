@@ -12,6 +12,7 @@ on all training rows, for scoring later files.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,8 +26,12 @@ from detector import __version__
 from detector.config import Settings
 from detector.errors import InputError
 from detector.io.mapping import Mapping
-from detector.io.read import Loaded, load, load_labels, load_side_tables, write_rejects
+from detector.io.parties import load_parties, party_frame
+from detector.io.read import (
+    Loaded, check_rejects, load, load_labels, load_side_tables, side_rejects, side_warning, write_rejects,
+)
 from detector.jobs.context import importing_context
+from features.families.parties import parties_digest
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: Quantiles of the training anomaly scores recorded as metrics.
@@ -57,6 +62,8 @@ class TrainResult:
     labelled_rows: int = 0
     warnings: list[str] = field(default_factory=list)
     ranker: bool = False  # a supervised ranker was trained on the labels
+    dq_counts: dict[str, int] = field(default_factory=dict)  # data-quality code -> training rows carrying it
+    side_rejects: list[dict] = field(default_factory=list)  # side tables (inputs, events, labels) that rejected rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +75,7 @@ def train(
     inputs: Sequence[Path] | None = None,
     events: Sequence[Path] | None = None,
     mapping: Path | None = None,
+    parties: Sequence[Path] | None = None,
     labels: Path | None = None,
     experiment: str = "waypoint",
     model_name: str = "waypoint",
@@ -81,6 +89,10 @@ def train(
     importing_country: str | None = None,
     force: bool = False,
     baseline: bool = False,
+    strict: bool = False,
+    max_reject_share: float | None = None,
+    engine: str = "local",
+    master: str | None = None,
 ) -> TrainResult:
     """Train a detector on shipment files, record it in MLflow and register a new version.
 
@@ -110,7 +122,12 @@ def train(
         raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
 
     say("reading and validating shipments")
-    loaded = load(shipments, SHIPMENTS, mapping=Mapping.from_toml(mapping) if mapping else None)
+    # --engine spark: Spark reads, builds the features and sums the state (detector.spark.train).
+    if parties and engine == "spark":
+        raise InputError("--parties is not read by --engine spark yet", hint="train on one machine to use a party list")
+    spark_run = _spark_training(shipments, inputs, mapping, strict, master, say) if engine == "spark" else None
+    loaded = spark_run.loaded if spark_run else load(shipments, SHIPMENTS, mapping=Mapping.from_toml(mapping) if mapping else None, strict=strict)
+    check_rejects(loaded, max_reject_share, what="trained on")
     if loaded.valid.height < 2:
         raise InputError(
             f"only {loaded.valid.height} valid shipment row(s) of {loaded.rows_read} read; nothing to train on",
@@ -125,28 +142,37 @@ def train(
             f"{max_samples} lines per tree and needs at least {max_samples} to train",
             hint="train on more lines (several months of trade), or pass --force to train on these anyway",
         )
-    inputs_loaded, events_loaded = load_side_tables(inputs, events)
+    inputs_loaded, events_loaded = load_side_tables(None if spark_run else inputs, events)
+    inputs_loaded = spark_run.inputs_loaded if spark_run else inputs_loaded
+    labels_loaded = load_labels(labels) if labels is not None else None
+    parties_loaded = load_parties(parties) if parties else None  # a known-party list; it travels in the state
+    # Side-table rows that cannot be used are said loudly (--strict: the run fails here, before any work).
+    side = side_rejects({"inputs": inputs_loaded, "events": events_loaded, "labels": labels_loaded,
+                         "parties": parties_loaded}, strict=strict)
     inputs_valid = inputs_loaded.valid if inputs_loaded is not None else None
     # Only the measures of the lines' importing country apply (features.families.tariff).
     ships, importing = importing_context(loaded.valid, events_loaded.valid, importing_country)
 
     say(f"building features for {loaded.valid.height:,} shipments")
-    features = build(
+    features = spark_run.features(events_loaded.valid, importing_country) if spark_run else build(
         ships.lazy(),
         inputs=inputs_valid.lazy() if inputs_valid is not None else None,
         events=events_loaded.valid,
         state=None,
+        parties=party_frame(parties_loaded),
     ).collect(engine="streaming")
-    state = fit_state(
+    state = spark_run.state(events_loaded.valid, importing_country) if spark_run else fit_state(
         ships.lazy(),
         inputs_valid.select(INPUTS.names).lazy() if inputs_valid is not None else None,
         events_loaded.valid.select(EVENTS.names),
     )
+    if parties_loaded is not None:  # scoring uses the model's list unless told otherwise
+        state = dataclasses.replace(state, parties=party_frame(parties_loaded))
 
     say(f"fitting {n_estimators} trees")
     directions = {f.name: f.direction for f in REGISTRY}
     usable, unknown = usable_features(features, FEATURE_NAMES)
-    warnings = list(importing.warnings)
+    warnings = [*(side_warning(r) for r in side), *importing.warnings]
     if unknown:
         hint = " (give --inputs to measure value added)" if inputs_loaded is None else ""
         warnings.append(f"feature(s) with no known value in the training rows, left out of the model: {', '.join(unknown)}{hint}")
@@ -164,7 +190,7 @@ def train(
     # What a line stating no importing country is taken as when this model scores it.
     detector.params["importing_country"] = importing.country
 
-    truth, label_warnings = _labels(loaded, features, labels)
+    truth, label_warnings = _labels(loaded, features, labels, labels_loaded)
     warnings.extend(label_warnings)
     from models.detector import add_ranker
     from models.ranker import extra_columns, fallback_reason
@@ -215,7 +241,7 @@ def train(
         detector_dir = artifact.save(detector, tmp_dir / "detector")
         rejects_dir = tmp_dir / "rejects"
         rejects_dir.mkdir()
-        for role, result in (("shipments", loaded), ("inputs", inputs_loaded), ("events", events_loaded)):
+        for role, result in (("shipments", loaded), ("inputs", inputs_loaded), ("events", events_loaded), ("labels", labels_loaded)):
             if result is not None and result.rejects.height:  # an empty rejects file says nothing
                 write_rejects(result, rejects_dir / f"{role}.csv")
         params = {
@@ -239,6 +265,7 @@ def train(
             "waypoint.rows_read": str(loaded.rows_read),
             "waypoint.rows_used": str(loaded.valid.height),
             "waypoint.rows_rejected": str(loaded.rejects.height),
+            "waypoint.rows_with_dq_codes": str(loaded.dq_rows),
             "waypoint.ranker": "trained" if detector.ranker is not None else f"forest alone: {ranker_note}",
             **tracking.dataset_tags("shipments", loaded.files),
             **tracking.dataset_tags("events", events_loaded.files),
@@ -250,6 +277,10 @@ def train(
             tags.update(tracking.dataset_tags("labels", [Path(labels)]))
         if mapping is not None:
             tags.update(tracking.dataset_tags("mapping", [Path(mapping)]))
+        if parties_loaded is not None:
+            tags.update({**tracking.dataset_tags("parties", parties_loaded.files),
+                         "waypoint.parties": f"{parties_loaded.valid.height} listings",
+                         "waypoint.parties_digest": parties_digest(state.parties)})
         with model_errors():
             record = tracking.log_training(
                 store,
@@ -271,6 +302,8 @@ def train(
         rows_used=loaded.valid.height,
         rows_rejected=loaded.rejects.height,
         reject_counts=dict(loaded.reject_counts),
+        dq_counts=dict(loaded.dq_counts),
+        side_rejects=side,
         trained_span=list(detector.trained_span) if detector.trained_span else None,
         metrics=record.metrics,
         tracking_uri=store.tracking_uri,
@@ -281,6 +314,12 @@ def train(
         warnings=warnings,
         ranker=detector.ranker is not None,
     )
+
+
+def _spark_training(shipments, inputs, mapping, strict: bool, master: str | None, say):
+    from detector.spark.train import SparkTraining
+
+    return SparkTraining.start(shipments, inputs=inputs, mapping=mapping, strict=strict, master=master, say=say)
 
 
 def usable_features(features: pl.DataFrame, names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -298,13 +337,16 @@ def usable_features(features: pl.DataFrame, names: Sequence[str]) -> tuple[list[
     return usable, [n for n in names if not known[n]]
 
 
-def _labels(loaded: Loaded, features: pl.DataFrame, labels: Path | None) -> tuple[np.ndarray | None, list[str]]:
-    """Known outcomes per training row (NaN = unknown), from ``--labels`` or the ``label`` column."""
+def _labels(loaded: Loaded, features: pl.DataFrame, labels: Path | None,
+            known: Loaded | None = None) -> tuple[np.ndarray | None, list[str]]:
+    """Known outcomes per training row (NaN = unknown), from ``--labels`` (``known``: that file
+    as already read, its rejects reported by the caller) or the ``label`` column."""
     warnings: list[str] = []
     if labels is not None:
-        known = load_labels(labels)
-        if known.rejects.height:
-            warnings.append(f"{known.rejects.height} row(s) of {labels} were rejected and ignored")
+        if known is None:
+            known = load_labels(labels)
+            if known.rejects.height:
+                warnings.append(f"{known.rejects.height} row(s) of {labels} were rejected and ignored")
         joined = features.select("shipment_id").join(
             known.valid.select("shipment_id", "label"), on="shipment_id", how="left", maintain_order="left"
         )
