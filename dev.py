@@ -50,32 +50,19 @@ def ensure_venv(extras: str = "") -> None:
     marker.write_text(stamp)
 
 
-def ensure_chromium() -> None:
-    """Browser tests drive Debian's Chromium; install it when we are allowed to."""
-    if Path(CHROMIUM).exists():
+def ensure_debian_packages(present: dict[str, bool]) -> None:
+    """Install the Debian packages the tests drive (Chromium for the browser tests, Java for
+    the Spark tests) that are missing, in one apt-get run, when we are allowed to."""
+    missing = [name for name, here in present.items() if not here]
+    if not missing:
         return
     if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        _say("installing Debian's chromium for the browser tests")
+        _say(f"installing Debian's {', '.join(missing)} for the browser and Spark tests")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         _run("apt-get", "update", "-qq", env=env)
-        _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env,
-             stdout=subprocess.DEVNULL)
+        _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env, stdout=subprocess.DEVNULL)
     else:
-        _say(f"{CHROMIUM} is missing and apt-get is not usable: browser tests will fail")
-
-
-def ensure_java() -> None:
-    """Spark tests need Java 17+; install Debian's headless JRE when we are allowed to."""
-    if shutil.which("java"):
-        return
-    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        _say("installing Debian's openjdk-17-jre-headless for the Spark tests")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run("apt-get", "update", "-qq", env=env)
-        _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "openjdk-17-jre-headless", env=env,
-             stdout=subprocess.DEVNULL)
-    else:
-        _say("java is missing and apt-get is not usable: Spark tests will fail")
+        _say(f"{', '.join(missing)} missing and apt-get is not usable: the browser or Spark tests will fail")
 
 
 def main(argv: list[str]) -> int:
@@ -86,8 +73,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if cmd == "test":
         ensure_venv("test,spark")
-        ensure_chromium()
-        ensure_java()
+        ensure_debian_packages({"chromium": Path(CHROMIUM).exists(),
+                                "openjdk-17-jre-headless": shutil.which("java") is not None})
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
     if cmd == "demo":
         ensure_venv()
