@@ -299,3 +299,19 @@ def test_an_analyst_name_of_any_characters_is_remembered(client, store, name):
 
     shown = re.search(r'<input name="analyst" value="([^"]*)" size="14"', page).group(1)
     assert html.unescape(shown) == name
+
+
+def test_shipment_page_shows_the_lines_data_quality_codes_and_notes(tmp_path, store):
+    scored = make_scored().with_columns(
+        pl.when(pl.col("shipment_id") == "S00258").then(pl.lit("missing_exporter,zero_value"))
+        .otherwise(pl.lit(None, dtype=pl.String)).alias("dq_codes"),
+        pl.when(pl.col("shipment_id") == "S00258").then(pl.lit("exporter_id is blank; <b>declared_value_usd</b> is 0"))
+        .otherwise(pl.lit(None, dtype=pl.String)).alias("dq_notes"),
+    )
+    scored.write_parquet(tmp_path / "dq.parquet")
+    c = TestClient(create_app(ScoredSet([tmp_path / "dq.parquet"]), store), base_url=BASE)
+    html = c.get("/shipment?id=S00258").text
+    assert 'id="data-quality"' in html and "missing_exporter,zero_value" in html
+    assert "&lt;b&gt;declared_value_usd&lt;/b&gt; is 0" in html  # the note is data: escaped
+    other = make_scored().filter(pl.col("flagged"))["shipment_id"][0]
+    assert 'id="data-quality"' not in c.get(f"/shipment?id={other}").text
