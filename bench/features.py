@@ -13,7 +13,7 @@ them as a first read does. That warm figure is printed too, with its ratio.
 
     .venv/bin/python bench/features.py                        # 1M shipments, build()
     .venv/bin/python bench/features.py --repeat 3             # best and range of 3 runs
-    .venv/bin/python bench/features.py --rows 10000000 --chunked   # 10M, build_chunked() (target < 8 GB)
+    .venv/bin/python bench/features.py --rows 10000000 --chunked   # 10M, build_chunks() (target < 8 GB)
     .venv/bin/python bench/features.py --repeat 3 --kernels-loaded  # also: compiled kernels loaded first
 
 The build is timed from after the imports, so loading the compiled lookup kernels (numba
