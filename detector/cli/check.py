@@ -117,14 +117,7 @@ def _render(summary: dict, table, mapping=None) -> None:
         highlight=False,
     )
     if summary["rejected_by_reason"]:
-        rej = RichTable(title="rejected rows by reason (3 examples each)", title_justify="left")
-        rej.add_column("reason")
-        rej.add_column("rows", justify="right")
-        rej.add_column("examples (file:line reason)")
-        for code, info in summary["rejected_by_reason"].items():
-            ex = "\n".join(safe(f"{e['file']}:{e['line']} {e['reason']}") for e in info["examples"])
-            rej.add_row(safe(code), f"{info['rows']:,}", ex)
-        out.print(rej)
+        out.print(_by_code("rejected rows by reason (3 examples each)", "reason", summary["rejected_by_reason"], "reason"))
         err_console.print(
             f"[yellow]{summary['rows_rejected']:,} row(s) would be rejected[/]; scoring continues without them"
             + (f" (written to {safe(summary['rejects_file'])})" if summary.get("rejects_file") else ""),
@@ -133,14 +126,21 @@ def _render(summary: dict, table, mapping=None) -> None:
     else:
         out.print("[green]no row is rejected[/]")
     if summary.get("dq_by_code"):
-        dq = RichTable(title=f"{summary['rows_with_dq_codes']:,} row(s) scored with data-quality codes (3 examples each)",
-                       title_justify="left")
-        dq.add_column("code")
-        dq.add_column("rows", justify="right")
-        dq.add_column("examples (file:line note)")
-        for code, info in summary["dq_by_code"].items():
-            ex = "\n".join(safe(f"{e['file']}:{e['line']} {e['note']}") for e in info["examples"])
-            dq.add_row(safe(code), f"{info['rows']:,}", ex)
-        out.print(dq)
+        title = f"{summary['rows_with_dq_codes']:,} row(s) scored with data-quality codes (3 examples each)"
+        out.print(_by_code(title, "code", summary["dq_by_code"], "note"))
     for hint in summary.get("hints", []):
         err_console.print(f"[dim]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)
+
+
+def _by_code(title: str, first: str, by_code: dict, said: str):
+    """A table of rows per code with the examples' file, line and ``said`` text (data: escaped)."""
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title, title_justify="left")
+    table.add_column(first)
+    table.add_column("rows", justify="right")
+    table.add_column(f"examples (file:line {said})")
+    for code, info in by_code.items():
+        examples = "\n".join(safe(f"{e['file']}:{e['line']} {e[said]}") for e in info["examples"])
+        table.add_row(safe(code), f"{info['rows']:,}", examples)
+    return table
