@@ -177,7 +177,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
         state = fit_state(pl.LazyFrame(schema=SHIPMENTS.schema), None, events)
     if events is None:
         events = state.events
-    events = events.select(EVENTS.names) if events.height else pl.DataFrame(schema=EVENTS.schema)
+    events = tariff.conform_events(events) if events.height else pl.DataFrame(schema=EVENTS.schema)
     has_inputs = inputs is not None or state.has_inputs
 
     # One read of the input; everything after works on memory. Rows are never reordered,

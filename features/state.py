@@ -32,6 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from features.families._history import LOG_SCALE, cents, day_of, hs6, month_of, week_of
+from features.families.tariff import conform_events
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 
 #: The day before any real data: a state fitted on nothing is complete up to here.
@@ -303,7 +304,7 @@ def fit_state(shipments: pl.LazyFrame, inputs: pl.LazyFrame | None, events: pl.D
     after it are left out (see the module docstring), so a scored file's own ``--inputs``
     add them, and the state never claims a day the training shipments did not reach.
     """
-    events = empty_events() if events is None else events.select(EVENTS.names)
+    events = empty_events() if events is None else conform_events(events)
     shipments = shipments.select(SHIPMENTS.names)
     first, last = shipments.select(pl.col("arrival_date").min().alias("a"), pl.col("arrival_date").max().alias("b")).collect().row(0)
     complete_to = last if last is not None else EMPTY_AS_OF

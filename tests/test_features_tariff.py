@@ -76,3 +76,19 @@ def test_no_events_and_events_without_prefixes():
     got = tariffed_origin(lines.lazy(), flat).collect()
     assert_frame_equal(got, resolve(lines.lazy(), flat).collect(), check_exact=True)
     assert got["ev_tariffed_origin"].drop_nulls().unique().to_list() == ["CN"]
+
+
+def test_an_events_table_without_the_optional_columns_is_read_as_naming_no_importing_country():
+    import datetime as dt
+
+    from features.pipeline import build
+    from features.schema import SHIPMENTS
+
+    events = pl.DataFrame({"effective_date": [dt.date(2025, 1, 1)], "origin_country": ["CN"], "hs_prefix": ["85"],
+                           "added_duty_rate": [0.25], "name": ["a measure"]})  # the contract before importing_country
+    lines = pl.DataFrame({"shipment_id": ["A"], "arrival_date": [dt.date(2025, 3, 3)], "importer_id": ["I"],
+                          "exporter_id": ["E"], "hs_code": ["850440"], "origin_country": ["VN"],
+                          "export_country": ["VN"], "declared_value_usd": [100.0], "weight_kg": [10.0]})
+    lines = lines.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in SHIPMENTS.schema.items() if c not in lines.columns)
+    out = build(lines.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy(), events=events).collect()
+    assert out["ev_tariffed_origin"].to_list() == ["CN"]
