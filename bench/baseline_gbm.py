@@ -39,7 +39,7 @@ def features_and_labels(shipments: list[Path], labels: Path, inputs: list[Path] 
     loaded = load(shipments, SHIPMENTS, mapping=Mapping.from_toml(mapping) if mapping else None)
     inputs_loaded, events_loaded = load_side_tables(inputs, [events] if events else None)
     features = build(loaded.valid.lazy(), inputs=inputs_loaded.valid.lazy() if inputs_loaded is not None else None,
-                     events=events_loaded.valid, state=None).collect(engine="streaming")
+                     events=events_loaded.valid, state=None)
     known = load_labels(labels).valid.select("shipment_id", pl.col("label").alias("_y"))
     y = features.select("shipment_id").join(known, on="shipment_id", how="left", maintain_order="left")["_y"]
     return features, y.cast(pl.Float64).fill_null(float("nan")).to_numpy(), loaded.rows_read

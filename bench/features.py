@@ -3,7 +3,7 @@
 Prints, in one run: time to read the shipments CSV with Polars alone, time to build all
 features from CSV (shipments + component imports), their ratio (target: at most 4x),
 rows/s and the peak RSS of the build process. Two figures per build: features into memory
-(``build(...).collect()``, the ratio's numerator) and the same followed by writing them to
+(``build(...)``, the ratio's numerator) and the same followed by writing them to
 Parquet (what ``waypoint features build`` does).
 
 The read and the build are timed alike: each in a fresh process ("cold"), from after the
@@ -69,7 +69,7 @@ if chunked:
     write_frames(build_chunks(ships, inputs=inputs, events=events), out, "parquet")
     t1 = t2 = time.perf_counter()
 else:
-    frame = build(ships, inputs=inputs, events=events).collect()
+    frame = build(ships, inputs=inputs, events=events)
     t1 = time.perf_counter()
     frame.write_parquet(out)
     t2 = time.perf_counter()

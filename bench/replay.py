@@ -53,7 +53,6 @@ def main() -> None:
     shipments = validate(world.shipments.lazy(), SHIPMENTS).filter(pl.col("_ok")).select(SHIPMENTS.names).collect()
     frame = (
         build(shipments.lazy(), inputs=world.inputs.lazy(), events=world.events, state=None)
-        .collect(engine="streaming")
         .drop("label")
         .join(world.labels.select("shipment_id", pl.col("label").alias("_y")), on="shipment_id", how="left",
               maintain_order="left")

@@ -55,8 +55,8 @@ def build_files(
             f"{events_file}: {ev.rejects.height} bad tariff event row(s), first at line {first['_line']}: {first['reasons']}",
             hint="fix the events file: every row is needed to find the tariffed origin",
         )
-    lf = build(ships.valid.lazy(), inputs=None if ins is None else ins.valid.lazy(), events=ev.valid.select(EVENTS.names))
-    return Built(lf.collect(engine="streaming"), ships, ins, events_file)
+    built = build(ships.valid.lazy(), inputs=None if ins is None else ins.valid.lazy(), events=ev.valid.select(EVENTS.names))
+    return Built(built, ships, ins, events_file)
 
 
 def write_features(built: Built, out: str | Path) -> tuple[Path, Path | None]:

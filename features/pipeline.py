@@ -148,14 +148,14 @@ def build(
     events: pl.DataFrame | None = None,
     state: ReferenceState | None = None,
     parties: pl.DataFrame | None = None,
-) -> pl.LazyFrame:
+) -> pl.DataFrame:
     """All input columns + every feature of ``FEATURE_NAMES`` (Float64, null = unknown) + ``ev_*`` evidence
     + ``duty_at_risk_usd`` (``features/revenue.py``).
 
     ``state=None`` means "no history before this file" (``fit_state`` of nothing).
-    ``events=None`` uses the state's events (none for an empty state). The work is done
-    when ``build`` is called (the input is read once, into memory); the LazyFrame returned
-    reads the result. For inputs larger than memory use :func:`build_chunks`. ``parties=None``
+    ``events=None`` uses the state's events (none for an empty state). The input is read
+    once, into memory, and the frame returned holds the result; for inputs larger than
+    memory use :func:`build_chunks`. ``parties=None``
     uses the state's known-party list (none for a state without one).
     Python's cyclic garbage collector is paused meanwhile and restored after
     (``features/_runtime.py``).
@@ -165,7 +165,7 @@ def build(
 
 
 def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.DataFrame | None,
-           state: ReferenceState | None, parties: pl.DataFrame | None = None) -> pl.LazyFrame:
+           state: ReferenceState | None, parties: pl.DataFrame | None = None) -> pl.DataFrame:
     # Loading the compiled lookup kernels is a fixed cost once per process: it starts
     # first, on its own thread, and runs while the input is read.
     warm = threading.Thread(target=_load_kernels, name="waypoint-kernels", daemon=True)
@@ -237,7 +237,7 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     read = [c for c in revenue.READS if c in wide.columns]
     duty = revenue.with_duty_at_risk(pl.concat([wide.select(read), feats], how="horizontal").lazy(),
                                      tariff.default_country(events)).select(revenue.OUTPUTS).collect()
-    return pl.concat([wide, feats, duty], how="horizontal").lazy()
+    return pl.concat([wide, feats, duty], how="horizontal")
 
 
 def _load_kernels() -> None:
@@ -302,7 +302,7 @@ def build_chunks(
                 lacking = pl.col("arrival_date").is_between(state.complete_to("inputs"), last_day, closed="right")
                 chunk_inputs = ins.filter(lacking).collect()
             yield build(chunk.lazy(), inputs=None if chunk_inputs is None else chunk_inputs.lazy(), events=events, state=state,
-                        parties=parties).collect()
+                        parties=parties)
             # The rows this chunk added to the history join the state, which is then
             # complete to the chunk's last day for every source.
             lacking = pl.col("arrival_date") > pl.lit(state.complete_to("shipments"), dtype=pl.Date)

@@ -85,7 +85,7 @@ def score_rows(detector, frame: pd.DataFrame | pl.DataFrame, *, model_name: str 
     if country:  # a line stating no importing country is an import of the model's
         rows = rows.with_columns(pl.col("importing_country").fill_null(pl.lit(country, dtype=pl.String)))
     state = detector.state
-    features = build(rows.lazy(), inputs=None, events=state.events if state is not None else None, state=state).collect()
+    features = build(rows.lazy(), inputs=None, events=state.events if state is not None else None, state=state)
     return detector.score(features, model_name=model_name, model_version=model_version)
 
 

@@ -39,5 +39,5 @@ def score_in_process(ref: str, rows_csv: Path, columns: list[str]) -> pl.DataFra
     from features.schema import SHIPMENTS
 
     detector = resolve(ref).detector
-    frame = build(load([rows_csv], SHIPMENTS).valid.lazy(), events=detector.state.events, state=detector.state).collect()
+    frame = build(load([rows_csv], SHIPMENTS).valid.lazy(), events=detector.state.events, state=detector.state)
     return detector.score(frame).select(columns)

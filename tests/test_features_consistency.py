@@ -22,7 +22,7 @@ def _lines(rows: list[dict]) -> pl.LazyFrame:
 
 
 def _marks(rows: list[dict]) -> dict[str, float]:
-    out = build(_lines(rows)).collect()
+    out = build(_lines(rows))
     return dict(zip(out["shipment_id"], out["cons_exporter_foreign_marks"]))
 
 

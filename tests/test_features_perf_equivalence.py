@@ -26,7 +26,7 @@ def _features(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_chunked_build_gives_the_features_of_one_build_over_everything(world, tmp_path):
-    whole = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events).collect()
+    whole = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events)
     chunks = list(build_chunks(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events,
                                chunk_rows=700, spill_dir=tmp_path))
     assert len(chunks) > 3  # the history crosses chunks
@@ -44,7 +44,7 @@ def test_chunked_build_with_a_fitted_state_equals_scoring_with_it(world):
     # fit_state reads every contract column (train passes validated rows, which have them).
     state = fit_state(early.with_columns(pl.lit(None, dtype=pl.Int8).alias("label")).lazy(), world.inputs.filter(pl.col("arrival_date") < cut).lazy(), world.events)
     late_inputs = world.inputs.filter(pl.col("arrival_date") >= cut).lazy()
-    one = build(late.lazy(), inputs=late_inputs, state=state).collect()
+    one = build(late.lazy(), inputs=late_inputs, state=state)
     chunked = pl.concat(build_chunks(late.lazy(), inputs=late_inputs, state=state, chunk_rows=500))
     assert_same_frames(_features(one), _features(chunked))
 

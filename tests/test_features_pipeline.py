@@ -69,7 +69,7 @@ def _features(df: pl.DataFrame) -> pl.DataFrame:
 
 def test_build_adds_every_registry_feature_as_float_and_keeps_rows(world):
     ships, ins, events = world
-    out = build(ships.lazy(), inputs=ins.lazy(), events=events).collect(engine="streaming")
+    out = build(ships.lazy(), inputs=ins.lazy(), events=events)
     assert out.height == ships.height
     assert out["shipment_id"].to_list() == ships["shipment_id"].to_list()
     for name in FEATURE_NAMES:
@@ -80,14 +80,14 @@ def test_build_adds_every_registry_feature_as_float_and_keeps_rows(world):
 
 def test_build_results_do_not_depend_on_row_order(world):
     ships, ins, events = world
-    a = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
-    b = build(ships.sample(fraction=1.0, shuffle=True, seed=3).lazy(), inputs=ins.reverse().lazy(), events=events).collect()
+    a = build(ships.lazy(), inputs=ins.lazy(), events=events)
+    b = build(ships.sample(fraction=1.0, shuffle=True, seed=3).lazy(), inputs=ins.reverse().lazy(), events=events)
     assert_same_frames(_features(a), _features(b))
 
 
 def test_appending_later_rows_leaves_earlier_features_unchanged(world):
     ships, ins, events = world
-    base = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    base = build(ships.lazy(), inputs=ins.lazy(), events=events)
     later = ships.with_columns(
         (pl.col("arrival_date") + pl.duration(days=400)).alias("arrival_date"),
         ("L" + pl.col("shipment_id")).alias("shipment_id"),
@@ -95,7 +95,7 @@ def test_appending_later_rows_leaves_earlier_features_unchanged(world):
     later_in = ins.with_columns(
         (pl.col("arrival_date") + pl.duration(days=400)).alias("arrival_date"), ("L" + pl.col("input_id")).alias("input_id")
     )
-    grown = build(pl.concat([later, ships]).lazy(), inputs=pl.concat([later_in, ins]).lazy(), events=events).collect()
+    grown = build(pl.concat([later, ships]).lazy(), inputs=pl.concat([later_in, ins]).lazy(), events=events)
     assert_same_frames(_features(base), _features(grown.filter(~pl.col("shipment_id").str.starts_with("L"))))
     # The appended rows touch the same keys: an all-time aggregate would have changed.
     count = lambda df: df.group_by("exporter_id").len().sort("exporter_id")["len"].to_list()  # noqa: E731
@@ -106,8 +106,8 @@ def test_rows_of_the_same_day_do_not_feed_each_other(world):
     ships, ins, events = world
     last = ships.sort("arrival_date").tail(1)
     twin = last.with_columns(pl.lit("TWIN").alias("shipment_id"), (pl.col("declared_value_usd") * 50).alias("declared_value_usd"))
-    a = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
-    b = build(pl.concat([ships, twin]).lazy(), inputs=ins.lazy(), events=events).collect()
+    a = build(ships.lazy(), inputs=ins.lazy(), events=events)
+    b = build(pl.concat([ships, twin]).lazy(), inputs=ins.lazy(), events=events)
     assert_same_frames(_features(a), _features(b.filter(pl.col("shipment_id") != "TWIN")))
 
 
@@ -116,8 +116,8 @@ def test_scoring_with_a_fitted_state_equals_building_the_whole_span(world):
     split = dt.date(2025, 7, 1)
     state = fit_state(ships.filter(pl.col("arrival_date") < split).lazy(), ins.filter(pl.col("arrival_date") < split).lazy(), events)
     assert state.as_of < split
-    applied = build(ships.filter(pl.col("arrival_date") >= split).lazy(), inputs=ins.filter(pl.col("arrival_date") >= split).lazy(), state=state).collect()
-    whole = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    applied = build(ships.filter(pl.col("arrival_date") >= split).lazy(), inputs=ins.filter(pl.col("arrival_date") >= split).lazy(), state=state)
+    whole = build(ships.lazy(), inputs=ins.lazy(), events=events)
     assert applied.height > 50
     assert_same_frames(_features(applied), _features(whole.filter(pl.col("arrival_date") >= split)))
 
@@ -127,8 +127,8 @@ def test_file_rows_already_covered_by_the_state_are_not_counted_twice(world):
     split = dt.date(2025, 6, 1)
     state = fit_state(ships.filter(pl.col("arrival_date") < split).lazy(), ins.filter(pl.col("arrival_date") < split).lazy(), events)
     # The scored file repeats every row the state already holds (dated on/before as_of).
-    again = build(ships.lazy(), inputs=ins.lazy(), state=state).collect()
-    once = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    again = build(ships.lazy(), inputs=ins.lazy(), state=state)
+    once = build(ships.lazy(), inputs=ins.lazy(), events=events)
     assert_same_frames(_features(again), _features(once))
 
 
@@ -144,14 +144,14 @@ def test_state_survives_a_round_trip_through_parquet_with_the_same_digest(world,
 
 def test_value_added_features_are_null_without_component_imports(world):
     ships, _, events = world
-    out = build(ships.lazy(), events=events).collect()
+    out = build(ships.lazy(), events=events)
     for name in ("va_pass_through_share", "va_value_added_ratio", "va_tariffed_content_share"):
         assert out[name].null_count() == out.height
 
 
 def test_lines_without_a_tariffed_origin_have_null_tariff_features(world):
     ships, ins, events = world
-    out = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    out = build(ships.lazy(), inputs=ins.lazy(), events=events)
     before = out.filter(pl.col("arrival_date") < EVENT_DAY)
     assert before["ev_tariffed_origin"].null_count() == before.height
     for name in ("tariff_differential_usd", "price_parity_tariffed", "os_days_since_event", "va_pass_through_share"):
@@ -160,7 +160,7 @@ def test_lines_without_a_tariffed_origin_have_null_tariff_features(world):
 
 def test_transshippers_show_pass_through_and_chinese_prices(world):
     ships, ins, events = world
-    out = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    out = build(ships.lazy(), inputs=ins.lazy(), events=events)
     late = out.filter(pl.col("arrival_date") >= dt.date(2025, 6, 1), pl.col("origin_country") == "VN")
     by = late.group_by("label").agg(pl.col("va_pass_through_share").median(), pl.col("price_parity_tariffed").median()).sort("label")
     assert by["va_pass_through_share"][1] > 0.5 > by["va_pass_through_share"][0]
@@ -181,7 +181,7 @@ def test_tariffed_origin_takes_the_country_with_the_highest_added_duty_in_force(
         },
         schema=EVENTS.schema,
     )
-    out = build(ships.lazy(), events=events).collect()
+    out = build(ships.lazy(), events=events)
     vn = out.filter(pl.col("origin_country") == "VN")
     assert set(vn["ev_tariffed_origin"].to_list()) == {"CN"}
     assert vn["ev_added_duty_tariffed"].to_list() == pytest.approx([0.2] * vn.height)

@@ -45,7 +45,7 @@ def test_every_reason_template_renders_on_a_built_frame():
     from features.pipeline import build
 
     ships, ins, events = small_world(n=120)
-    built = build(ships.lazy(), inputs=ins.lazy(), events=events).collect()
+    built = build(ships.lazy(), inputs=ins.lazy(), events=events)
     reasons = built.select(reason_exprs())
     for f in REGISTRY:
         col = reasons[f"reason_{f.name}"]

@@ -90,5 +90,5 @@ def test_an_events_table_without_the_optional_columns_is_read_as_naming_no_impor
                           "exporter_id": ["E"], "hs_code": ["850440"], "origin_country": ["VN"],
                           "export_country": ["VN"], "declared_value_usd": [100.0], "weight_kg": [10.0]})
     lines = lines.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in SHIPMENTS.schema.items() if c not in lines.columns)
-    out = build(lines.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy(), events=events).collect()
+    out = build(lines.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy(), events=events)
     assert out["ev_tariffed_origin"].to_list() == ["CN"]

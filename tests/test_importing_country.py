@@ -27,7 +27,7 @@ def _lines(importing: list[str | None]) -> pl.LazyFrame:
 
 
 def _tariffed(lines: pl.LazyFrame, events: pl.DataFrame) -> list:
-    out = build(lines, events=events).collect().sort("shipment_id")
+    out = build(lines, events=events).sort("shipment_id")
     return out.select("ev_tariffed_origin", "ev_event_name", "tariff_differential_usd").rows()
 
 

@@ -33,7 +33,7 @@ def features(small_world, trained_model) -> pl.DataFrame:
 
     rows = load([small_world["holdout"]], SHIPMENTS).valid.head(400).drop("_source", "_line")
     state = trained_model.detector.state
-    return build(rows.lazy(), events=state.events, state=state).collect()
+    return build(rows.lazy(), events=state.events, state=state)
 
 
 def _detector_json(trained_model) -> Path:

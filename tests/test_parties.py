@@ -49,7 +49,7 @@ def test_names_match_after_accents_case_punctuation_and_legal_forms():
 
 def test_a_party_counts_from_its_listing_day_on():
     lines = _lines({"arrival_date": D(2025, 1, 31)}, {"arrival_date": D(2025, 2, 1)}, {"arrival_date": D(2025, 6, 1)})
-    out = build(lines.lazy(), parties=_parties({"party_id": "EX-1"})).collect()
+    out = build(lines.lazy(), parties=_parties({"party_id": "EX-1"}))
     assert out["known_party"].to_list() == [0.0, 1.0, 1.0]
     assert out["ev_known_party_since"].to_list() == [None, D(2025, 2, 1), D(2025, 2, 1)]
     assert out["ev_known_party_role"].to_list() == [None, "exporter", "exporter"]
@@ -66,24 +66,24 @@ def test_ids_match_exactly_in_their_role_and_names_match_a_name_column_or_the_id
     )
     parties = _parties({"party_id": "EX-1"}, {"party_name": "Hai Phong Steel JSC"}, {"party_name": "MINH LONG"},
                        {"party_id": "US-IMP-7", "role": "importer", "list_name": "Seizure 2024-17"})
-    out = build(lines.lazy(), parties=parties).collect()
+    out = build(lines.lazy(), parties=parties)
     assert out["known_party"].to_list() == [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     assert out["ev_known_party_role"].to_list() == ["exporter", None, None, "exporter", "exporter", "importer"]
-    manufacturer = build(lines.lazy(), parties=_parties({"party_id": "EX-1", "role": "manufacturer"})).collect()
+    manufacturer = build(lines.lazy(), parties=_parties({"party_id": "EX-1", "role": "manufacturer"}))
     assert manufacturer["known_party"].to_list() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
 
 
 def test_without_a_list_the_feature_is_unknown_and_with_one_every_line_is_known():
     lines = _lines({}, {"exporter_id": "EX-2"})
-    assert build(lines.lazy()).collect()["known_party"].to_list() == [None, None]
-    assert build(lines.lazy(), parties=_parties({"party_id": "EX-1"})).collect()["known_party"].to_list() == [1.0, 0.0]
+    assert build(lines.lazy())["known_party"].to_list() == [None, None]
+    assert build(lines.lazy(), parties=_parties({"party_id": "EX-1"}))["known_party"].to_list() == [1.0, 0.0]
 
 
 def test_a_line_on_two_lists_counts_both_and_states_the_exporter_first():
     lines = _lines({"importer_id": "US-IMP-1", "exporter_id": "EX-1"})
     parties = _parties({"party_id": "US-IMP-1", "role": "importer", "list_name": "Watch list", "date_listed": D(2024, 1, 1)},
                        {"party_id": "EX-1", "list_name": "EAPA Cons. 7001"})
-    out = build(lines.lazy(), parties=parties).collect()
+    out = build(lines.lazy(), parties=parties)
     assert out["known_party"].to_list() == [2.0]
     assert out["ev_known_party_list"].to_list() == ["EAPA Cons. 7001"]
     assert out["ev_known_parties"].to_list() == ["exporter in EAPA Cons. 7001 since 2025-02-01; importer in Watch list since 2024-01-01"]
@@ -109,7 +109,7 @@ def test_load_parties_rejects_rows_without_a_role_or_a_party_with_their_line(tmp
 
 def test_a_listed_party_is_stated_on_a_flag_whatever_its_credit():
     rows = _lines({}, {"exporter_id": "EX-2"}, {})
-    rows = build(rows.lazy(), parties=_parties({"party_id": "EX-1"})).collect()
+    rows = build(rows.lazy(), parties=_parties({"party_id": "EX-1"}))
     rendered = pl.DataFrame({REASON_CODES: ["PRICE_LOW", "PRICE_LOW", "KNOWN_PARTY"],
                              REASONS: ["cheap", "cheap", "the exporter is named in EAPA Cons. 7001 since 2025-02-01"]})
     out = with_stated(rows, rendered)
@@ -126,5 +126,5 @@ def test_the_state_keeps_the_list_and_its_digest(tmp_path: Path):
     assert back.digest() == listed.digest() and parties_digest(back.parties) == parties_digest(listed.parties)
     assert ReferenceState.from_dir(plain.to_dir(tmp_path / "p")).parties is None
     # A build with the state and no list of its own uses the state's list.
-    assert build(lines.lazy(), state=back).collect()["known_party"].to_list() == [1.0]
-    assert np.isfinite(build(lines.lazy(), state=back).collect()["known_party"].to_numpy()).all()
+    assert build(lines.lazy(), state=back)["known_party"].to_list() == [1.0]
+    assert np.isfinite(build(lines.lazy(), state=back)["known_party"].to_numpy()).all()

@@ -28,7 +28,7 @@ def test_a_price_norm_ignores_lines_of_unknown_value(unknown):
     later = _rows(1, dt.date(2025, 3, 3), 50.0, "L")
     frame = pl.DataFrame(known + blank + later, schema_overrides={"declared_value_usd": pl.Float64})
     frame = frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in SHIPMENTS.schema.items() if c not in frame.columns)
-    out = build(frame.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy()).collect()
+    out = build(frame.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy())
     line = out.filter(pl.col("shipment_id") == "L0")
     assert line["ev_norm_uv_declared"].item() == pytest.approx(5.0, rel=1e-6)
     assert line["price_z_declared"].item() == pytest.approx(0.0, abs=1e-3)  # log prices are kept to 1e-6

@@ -21,7 +21,7 @@ def _features(files: dict, shipments_key: str, state=None, mapping=None):
     shipments = load([files[shipments_key]], SHIPMENTS, mapping=mapping).valid
     inputs = load([files["inputs"]], INPUTS).valid.select(INPUTS.names)
     events = load([files["events"]], EVENTS).valid.select(EVENTS.names)
-    frame = build(shipments.lazy(), inputs=inputs.lazy(), events=events, state=state).collect()
+    frame = build(shipments.lazy(), inputs=inputs.lazy(), events=events, state=state)
     return shipments, inputs, events, frame
 
 

@@ -30,7 +30,7 @@ SIGNALS = {
 @pytest.mark.slow
 def test_first_reason_of_flagged_transshipment_is_its_own_signal():
     world = generate_world(20_000, seed=3, start=dt.date(2024, 1, 1), months=12)
-    features = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events).collect()
+    features = build(world.shipments.lazy(), inputs=world.inputs.lazy(), events=world.events)
     usable, _ = usable_features(features, FEATURE_NAMES)  # as training does: known_party needs a list
     model = fit(features, usable, n_estimators=100, seed=0)
     scored = model.score(features, budget=0.02).join(world.labels, on="shipment_id")

@@ -42,7 +42,7 @@ def world():
     and a detector with a ranker trained on the first year."""
     w = generate_world(8000, seed=5, start=dt.date(2024, 1, 1), months=24, fraud_mix=0.05)
     parties = shell_parties(w.shipments, w.labels)
-    feats = build(w.shipments.lazy(), inputs=w.inputs.lazy(), events=w.events, parties=parties).collect()
+    feats = build(w.shipments.lazy(), inputs=w.inputs.lazy(), events=w.events, parties=parties)
     feats = feats.join(w.labels.select("shipment_id", "label", "scenario"), on="shipment_id", suffix="_truth")
     cut = pl.col("arrival_date") < pl.lit(dt.date(2025, 1, 1))
     train, test = feats.filter(cut), feats.filter(~cut)

@@ -75,7 +75,7 @@ def _route_world(before_imports: float = 0.0, late_firm: bool = False) -> tuple[
 
 
 def _features(ships: pl.DataFrame, ins: pl.DataFrame | None) -> pl.DataFrame:
-    return build(ships.lazy(), inputs=None if ins is None else ins.lazy(), events=_events()).collect()
+    return build(ships.lazy(), inputs=None if ins is None else ins.lazy(), events=_events())
 
 
 def _at(frame: pl.DataFrame, sid: str) -> dict:
@@ -136,7 +136,7 @@ def test_route_cover_scored_with_a_fitted_state_equals_one_build_over_everything
     cut = _week(38)
     state = fit_state(ships.filter(pl.col("arrival_date") < cut).lazy(), ins.lazy(), _events())
     later = ships.filter(pl.col("arrival_date") >= cut)
-    applied = build(later.lazy(), inputs=ins.lazy(), state=state).collect()
+    applied = build(later.lazy(), inputs=ins.lazy(), state=state)
     whole = _features(ships, ins).filter(pl.col("arrival_date") >= cut)
     assert applied.select(FEATURE, *EVIDENCE).equals(whole.select(FEATURE, *EVIDENCE))
     on_route = applied.filter(pl.col("hs_code").str.starts_with("85"))  # the furniture lines have no tariffed origin
@@ -163,7 +163,7 @@ def test_lines_of_generated_transshipment_routes_carry_a_high_cover_and_relocate
 
     ships = load([world["shipments"]], SHIPMENTS).valid
     inputs, events = load_side_tables([world["inputs"]], [world["events"]])
-    f = build(ships.lazy(), inputs=inputs.valid.lazy(), events=events.valid).collect()
+    f = build(ships.lazy(), inputs=inputs.valid.lazy(), events=events.valid)
     labels = pl.read_csv(world["labels"]).select("shipment_id", "scenario")
     by = f.select("shipment_id", FEATURE).join(labels, on="shipment_id").group_by("scenario").agg(
         pl.col(FEATURE).drop_nulls().median().alias("median"), (pl.col(FEATURE) >= 0.5).mean().alias("high"))

@@ -43,10 +43,10 @@ rows = pl.DataFrame([{"shipment_id": f"S{i}", "arrival_date": dt.date(2025, 1, 1
 rows = rows.with_columns(pl.lit(None, dtype=t).alias(n) for n, t in SHIPMENTS.schema.items() if n not in rows.columns)
 seen = []
 for _ in range(2):
-    build(rows.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy()).collect()
+    build(rows.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy())
     seen.append([gc.isenabled(), gc.get_freeze_count()])
 gc.disable()
-build(rows.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy()).collect()
+build(rows.select(SHIPMENTS.names).cast(SHIPMENTS.schema).lazy())
 seen.append([gc.isenabled(), gc.get_freeze_count()])
 print(json.dumps(seen))
 """

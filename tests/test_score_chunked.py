@@ -31,7 +31,7 @@ def test_job_output_equals_detector_score_row_for_row(small_world, trained_model
     inputs, events = load_side_tables([small_world["inputs"]], [small_world["events"]])
     detector = trained_model.detector
     frame = build(loaded.valid.drop("_source", "_line").lazy(), inputs=inputs.valid.lazy(), events=events.valid,
-                  state=detector.state).collect()
+                  state=detector.state)
     expected = detector.score(frame, explore=0.1, model_name=trained_model.name,
                               model_version=str(trained_model.version))
     scored, _ = whole

@@ -436,7 +436,7 @@ class Spill:
         if shipments.select(pl.len()).collect().item() <= self.chunk_rows:
             # One chunk: nothing to bound, so no spill to write and read back (about 1.5 s
             # of a 1M-row score). The features are the same either way (tested).
-            self._cached = build(shipments, **build_args).collect()
+            self._cached = build(shipments, **build_args)
             self.rows = self._cached.height
             return
         chunks = build_chunks(shipments, chunk_rows=max(self.chunk_rows, 1), spill_dir=self.dir, **build_args)

@@ -160,7 +160,7 @@ def train(
         events=events_loaded.valid,
         state=None,
         parties=party_frame(parties_loaded),
-    ).collect(engine="streaming")
+    )
     state = spark_run.state(events_loaded.valid, importing_country) if spark_run else fit_state(
         ships.lazy(),
         inputs_valid.select(INPUTS.names).lazy() if inputs_valid is not None else None,

@@ -185,7 +185,7 @@ class MonthBuild:
         det, ref = self.reference()
         state = month_state(ref, pl.from_arrow(hist_table), month, inputs_given=self.inputs_given)
         rows = lines.drop(MONTH, *[c for c in self.drop if c in lines.columns])
-        feats = build(rows.lazy(), inputs=None, events=self.events, state=state).collect()
+        feats = build(rows.lazy(), inputs=None, events=self.events, state=state)
         if det is not None:
             parts = det.score_parts(feats, feats.height)
             feats = feats.with_columns([pl.Series(PART_PREFIX + k, np.asarray(v, dtype=np.float64)) for k, v in parts.items()])
@@ -213,7 +213,7 @@ def features(spark, lines, inputs, *, state: ReferenceState, events: pl.DataFram
     from detector.spark.types import returned
 
     empty = pl.DataFrame(schema=returned(_polars_schema(lines.drop(MONTH, *drop).schema)))
-    out = build(empty.lazy(), inputs=None, events=events, state=state).collect()
+    out = build(empty.lazy(), inputs=None, events=events, state=state)
     if detector is not None:
         parts = detector.score_parts(out, 1)
         out = out.with_columns([pl.Series(PART_PREFIX + k, [], dtype=pl.Float64) for k in parts])
