@@ -17,7 +17,6 @@ arrival months at a time, each chunk with a state holding the earlier chunks' hi
 """
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -28,14 +27,14 @@ from pathlib import Path
 import polars as pl
 
 from features._runtime import PausedCollector
+from features import revenue
 from features.families import consistency, entities, origin_switch, price, routes, tariff, value_added
+from features.families import parties as known_parties
 from features.families._context import (
     CHAPTER, DAY, FOREIGN_MARK, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, VALUE_CENTS, WEEK, Context,
 )
 from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
-from features import revenue
-from features.families import parties as known_parties
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
     FIRST_TABLES, SUM_TABLES, ReferenceState, extended, fit_state, foreign_mark, history_tables, input_rows, line_values,
@@ -66,9 +65,8 @@ FAMILIES: tuple[tuple[Family, int], ...] = (
     (entities.apply, 9),
     (tariff.apply, 0),
     (routes.apply, 4),
+    (known_parties.apply, 0),  # a join with the party list
 )
-#: Known parties: a join with the party list, no history lookup.
-FAMILIES += ((known_parties.apply, 0),)
 
 
 #: Rows' internal columns that make them history: what each line adds to the sums tables
@@ -122,7 +120,8 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
     return hist | {name: df.lazy() for name, df in frames.items()}
 
 
-def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame, lookups: Lookups) -> Context:
+def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame, lookups: Lookups,
+             parties: pl.DataFrame | None) -> Context:
     """Name the history each family reads; ``*_total`` lookups read the finer table with fewer keys."""
     coarser = {"exports_total": "exports", "imports_total": "imports", "national_total": "national",
                "inputs_total": "inputs", "inputs_by_country": "inputs"}
@@ -130,7 +129,8 @@ def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, r
     sums |= {name: hist[src] for name, src in coarser.items()}
     event_weeks = tuple(events.select(week_of(pl.col("effective_date")).unique()).to_series().drop_nulls().to_list())
     firsts = {name: hist[name] for name in FIRST_TABLES}
-    return Context(sums=sums, firsts=firsts, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups)
+    return Context(sums=sums, firsts=firsts, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups,
+                   parties=parties)
 
 
 def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -215,8 +215,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     rows = rows.drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     lookups = Lookups()
-    ctx = _context(_history(state, base, inputs, lookups, warm), has_inputs, events, base, lookups)
-    ctx = dataclasses.replace(ctx, parties=parties if parties is not None else state.parties)
+    ctx = _context(_history(state, base, inputs, lookups, warm), has_inputs, events, base, lookups,
+                   parties if parties is not None else state.parties)
 
     def run(family: Family) -> pl.DataFrame:
         out = family(rows.lazy(), ctx)
