@@ -4,6 +4,7 @@ from __future__ import annotations
 import json as json_lib
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -19,13 +20,13 @@ class TableKind(str, Enum):
 
 
 def check(
-    files: list[Path] = typer.Argument(..., help="CSV or Parquet files, or quoted globs like 'data/*.csv'.", show_default=False),
-    mapping: Path | None = typer.Option(None, "--mapping", "-m", help="TOML mapping for files with foreign column names (see docs/mappings.md)."),
-    kind: TableKind = typer.Option(TableKind.shipments, "--kind", "-k", help="Which contract table the files hold."),
-    json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    rejects: Path | None = typer.Option(None, "--rejects", help="Also write the rejected rows (with line and reason) to this CSV/Parquet file."),
-    strict: bool = typer.Option(False, "--strict", help="Reject every line that breaks a rule, instead of scoring it with data-quality codes."),
-    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Exit 2 when more than this share of the rows is rejected, e.g. 5%."),
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files, or quoted globs like 'data/*.csv'.", show_default=False)],
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="TOML mapping for files with foreign column names (see docs/mappings.md).")] = None,
+    kind: Annotated[TableKind, typer.Option("--kind", "-k", help="Which contract table the files hold.")] = TableKind.shipments,
+    json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Also write the rejected rows (with line and reason) to this CSV/Parquet file.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Reject every line that breaks a rule, instead of scoring it with data-quality codes.")] = False,
+    max_reject_share: Annotated[str | None, typer.Option("--max-reject-share", help="Exit 2 when more than this share of the rows is rejected, e.g. 5%.")] = None,
 ) -> None:
     """Read, map and validate files; report columns found, rows valid, rows rejected and rows scored with data-quality codes.
 

@@ -5,6 +5,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,10 +13,10 @@ from detector.cli._console import err_console, results, safe
 
 
 def demo(
-    directory: Path = typer.Option(Path("waypoint-demo"), "--dir", help="Fresh directory for the demo (a previous demo's is replaced)."),
-    shipments: int = typer.Option(30_000, "--shipments", "-n", help="Shipments in the generated world."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the generated world and of the forest."),
-    n_estimators: int = typer.Option(200, "--n-estimators", help="Trees in the isolation forest."),
+    directory: Annotated[Path, typer.Option("--dir", help="Fresh directory for the demo (a previous demo's is replaced).")] = Path("waypoint-demo"),
+    shipments: Annotated[int, typer.Option("--shipments", "-n", help="Shipments in the generated world.")] = 30_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated world and of the forest.")] = 7,
+    n_estimators: Annotated[int, typer.Option("--n-estimators", help="Trees in the isolation forest.")] = 200,
 ) -> None:
     """Run the whole loop on a generated world: train on 18 months, score the last 6, evaluate, report."""
     from detector.cli.evaluate import render as render_evaluation

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json as jsonlib
 import math
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,11 +16,11 @@ def _pct(x) -> str:
 
 
 def evaluate(
-    scored: Path = typer.Argument(..., help="A file written by `waypoint score`."),
-    labels: Path = typer.Option(..., "--labels", help="shipment_id,label[,scenario] (from `generate` or `review export`)."),
-    json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Also write the figures as JSON to this file (- for stdout, like --json)."),
-    log: bool = typer.Option(False, "--log", help="Also record the figures (eval_* metrics, the files' SHA-256, the JSON) on the MLflow run of the model that scored the file."),
+    scored: Annotated[Path, typer.Argument(help="A file written by `waypoint score`.")],
+    labels: Annotated[Path, typer.Option("--labels", help="shipment_id,label[,scenario] (from `generate` or `review export`).")],
+    json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the figures as JSON to this file (- for stdout, like --json).")] = None,
+    log: Annotated[bool, typer.Option("--log", help="Also record the figures (eval_* metrics, the files' SHA-256, the JSON) on the MLflow run of the model that scored the file.")] = False,
 ) -> None:
     """Precision and recall at inspection budgets and at the flags, average precision, recall per scenario."""
     from detector.evaluate import evaluate as run_evaluate

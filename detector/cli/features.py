@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,10 +11,19 @@ from detector.cli._console import err_console, results, safe
 
 app = typer.Typer(help="Build transshipment features, measure their signal, document them.", no_args_is_help=True)
 
-_SHIPMENTS = typer.Argument(..., help="Shipment files (CSV or Parquet; several or globs).")
-_INPUTS = typer.Option(None, "--inputs", help="Component-import files of the transit country (enables value-added features).")
-_EVENTS = typer.Option(None, "--events", help="Tariff events CSV/Parquet, several files or globs (default: the table shipped with waypoint).")
-_MAPPING = typer.Option(None, "--mapping", help="Column mapping (TOML) for shipment files with foreign column names.")
+# What `build` and `report` both read, declared once.
+_Shipments = Annotated[list[Path], typer.Argument(help="Shipment files (CSV or Parquet; several or globs).")]
+_Inputs = Annotated[
+    list[Path] | None,
+    typer.Option("--inputs", help="Component-import files of the transit country (enables value-added features)."),
+]
+_Events = Annotated[
+    list[Path] | None,
+    typer.Option("--events", help="Tariff events CSV/Parquet, several files or globs (default: the table shipped with waypoint)."),
+]
+_Mapping = Annotated[
+    Path | None, typer.Option("--mapping", help="Column mapping (TOML) for shipment files with foreign column names.")
+]
 
 
 def _one_events_file(events: list[Path] | None) -> Path | None:
@@ -30,13 +40,13 @@ def _one_events_file(events: list[Path] | None) -> Path | None:
 
 @app.command("build")
 def build_cmd(
-    shipments: list[Path] = _SHIPMENTS,
-    out: Path | None = typer.Option(None, "-o", "--output", help="Output file (.parquet or .csv)."),
-    out_old: Path | None = typer.Option(None, "--out", hidden=True, help="Old spelling of --output."),
-    inputs: list[Path] | None = _INPUTS,
-    events: list[Path] | None = _EVENTS,
-    mapping: Path | None = _MAPPING,
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    shipments: _Shipments,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (.parquet or .csv).")] = None,
+    out_old: Annotated[Path | None, typer.Option("--out", hidden=True, help="Old spelling of --output.")] = None,
+    inputs: _Inputs = None,
+    events: _Events = None,
+    mapping: _Mapping = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Build every feature for the shipments and write the feature frame."""
     from detector.errors import InputError
@@ -68,12 +78,12 @@ def build_cmd(
 
 @app.command("report")
 def report_cmd(
-    shipments: list[Path] = _SHIPMENTS,
-    labels: Path = typer.Option(..., "--labels", help="Label file: shipment_id,label[,scenario]."),
-    inputs: list[Path] | None = _INPUTS,
-    events: list[Path] | None = _EVENTS,
-    mapping: Path | None = _MAPPING,
-    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
+    shipments: _Shipments,
+    labels: Annotated[Path, typer.Option("--labels", help="Label file: shipment_id,label[,scenario].")],
+    inputs: _Inputs = None,
+    events: _Events = None,
+    mapping: _Mapping = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
 ) -> None:
     """Each feature's ROC-AUC against the labels (oriented by its direction) and coverage."""
     from detector.signal_report import report_files
@@ -95,8 +105,8 @@ def report_cmd(
 
 @app.command("docs")
 def docs_cmd(
-    check: bool = typer.Option(False, "--check", help="Exit 1 if docs/features.md is not current instead of writing it."),
-    path: Path = typer.Option(Path("docs/features.md"), "--path", help="Where the feature dictionary lives."),
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if docs/features.md is not current instead of writing it.")] = False,
+    path: Annotated[Path, typer.Option("--path", help="Where the feature dictionary lives.")] = Path("docs/features.md"),
 ) -> None:
     """Write the feature dictionary (docs/features.md) from the registry."""
     from detector.io.write import atomic_path

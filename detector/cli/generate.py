@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json as jsonlib
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -19,14 +20,14 @@ def _parse_date(text: str) -> dt.date:
 
 
 def generate(
-    out_dir: Path = typer.Argument(..., help="Directory to write the world into (created if missing)."),
-    shipments: int = typer.Option(20_000, "--shipments", "-n", help="Number of shipment lines to generate."),
-    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives byte-identical files."),
-    start: str = typer.Option("2024-01-01", "--start", help="First arrival date, YYYY-MM-DD."),
-    months: int = typer.Option(24, "--months", help="Length of the span in months (at least 6)."),
-    fmt: str = typer.Option("csv", "--format", help="File format of shipments and inputs: csv or parquet."),
-    fraud_mix: float = typer.Option(0.0, "--fraud-mix", help="Share of shipments turned into general customs fraud (undervaluation, misclassification, misdeclared quantity; label 1), e.g. 0.08. 0 = transshipment only."),
-    json: bool = typer.Option(False, "--json", help="Print the written files and world parameters as JSON on stdout."),
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the world into (created if missing).")],
+    shipments: Annotated[int, typer.Option("--shipments", "-n", help="Number of shipment lines to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives byte-identical files.")] = 7,
+    start: Annotated[str, typer.Option("--start", help="First arrival date, YYYY-MM-DD.")] = "2024-01-01",
+    months: Annotated[int, typer.Option("--months", help="Length of the span in months (at least 6).")] = 24,
+    fmt: Annotated[str, typer.Option("--format", help="File format of shipments and inputs: csv or parquet.")] = "csv",
+    fraud_mix: Annotated[float, typer.Option("--fraud-mix", help="Share of shipments turned into general customs fraud (undervaluation, misclassification, misdeclared quantity; label 1), e.g. 0.08. 0 = transshipment only.")] = 0.0,
+    json: Annotated[bool, typer.Option("--json", help="Print the written files and world parameters as JSON on stdout.")] = False,
 ) -> None:
     """Generate a synthetic world into OUT_DIR: shipments, inputs, events, labels and world.json.
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,8 +19,8 @@ _VERSIONS = ("model_version", "version")
 
 @app.command("list")
 def list_(
-    model_name: str = typer.Option("waypoint", "--model-name", help="Registered model to list."),
-    json: bool = typer.Option(False, "--json", help="Print the versions as JSON on stdout."),
+    model_name: Annotated[str, typer.Option("--model-name", help="Registered model to list.")] = "waypoint",
+    json: Annotated[bool, typer.Option("--json", help="Print the versions as JSON on stdout.")] = False,
 ) -> None:
     """List every version of a model, newest first, with aliases, training span and metrics."""
     from rich.table import Table
@@ -52,10 +53,10 @@ def list_(
 
 @app.command("promote")
 def promote(
-    version: int = typer.Argument(..., help="Model version to promote (see `waypoint models list`)."),
-    alias: str = typer.Option("champion", "--alias", help="Alias to point at the version."),
-    model_name: str = typer.Option("waypoint", "--model-name", help="Registered model the version belongs to."),
-    json: bool = typer.Option(False, "--json", help="Print the promoted version as JSON on stdout."),
+    version: Annotated[int, typer.Argument(help="Model version to promote (see `waypoint models list`).")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to point at the version.")] = "champion",
+    model_name: Annotated[str, typer.Option("--model-name", help="Registered model the version belongs to.")] = "waypoint",
+    json: Annotated[bool, typer.Option("--json", help="Print the promoted version as JSON on stdout.")] = False,
 ) -> None:
     """Point an alias (default: champion, what `waypoint score` uses) at VERSION."""
     from detector.jobs.modelref import model_errors, store
@@ -70,8 +71,8 @@ def promote(
 
 @app.command("show")
 def show(
-    ref: str = typer.Argument("waypoint@champion", help="NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory."),
-    json: bool = typer.Option(False, "--json", help="Print the model description as JSON on stdout."),
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory.")] = "waypoint@champion",
+    json: Annotated[bool, typer.Option("--json", help="Print the model description as JSON on stdout.")] = False,
 ) -> None:
     """Load a model (verifying every file) and describe it: features, threshold, span, parameters,
     the files it was trained on with their SHA-256, and its run's metrics."""
@@ -97,12 +98,12 @@ def show(
 
 @app.command("compare")
 def compare(
-    a: str = typer.Argument(..., help="First model: NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory."),
-    b: str = typer.Argument(..., help="Second model, the same way."),
-    file: list[str] = typer.Option(None, "--file", help="Shipment files or globs to score with both models (the score shift)."),
-    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports for scoring --file (files or globs)."),
-    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for --file."),
-    json: bool = typer.Option(False, "--json", help="Print the comparison as JSON on stdout."),
+    a: Annotated[str, typer.Argument(help="First model: NAME@ALIAS, NAME/VERSION, a run id, or a saved detector directory.")],
+    b: Annotated[str, typer.Argument(help="Second model, the same way.")],
+    file: Annotated[list[str] | None, typer.Option("--file", help="Shipment files or globs to score with both models (the score shift).")] = None,
+    inputs: Annotated[list[str] | None, typer.Option("--inputs", help="Component imports for scoring --file (files or globs).")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML column mapping for --file.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
 ) -> None:
     """Compare two models: parameters, features, every metric of their runs (held-out `eval_*` ones
     from `waypoint evaluate --log`) and, with --file, how the scores of that file move between them."""

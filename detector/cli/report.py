@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from detector.cli._console import results, safe
+from detector.cli._options import PictureEventsOption, PictureInputsOption
 
 
 def report(
-    scored: list[Path] = typer.Argument(..., help="Scored file(s) written by `waypoint score` (Parquet or CSV)."),
-    output: Path = typer.Option(..., "-o", "--output", help="HTML file to write (atomically), or - for stdout."),
-    inputs: list[Path] | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture; several files or globs)."),
-    events: list[Path] | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures (several files or globs)."),
-    top: int = typer.Option(10, "--top", min=0, help="How many top suspects to show with their pictures."),
-    routes: Path | None = typer.Option(None, "--routes", help="Route table written by `waypoint routes -o`: adds the section of routes ranked by excess value."),
-    json: bool = typer.Option(False, "--json", help="Print a summary (file, shipments, flagged, suspects) as JSON on stdout."),
+    scored: Annotated[list[Path], typer.Argument(help="Scored file(s) written by `waypoint score` (Parquet or CSV).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write (atomically), or - for stdout.")],
+    inputs: PictureInputsOption = None,
+    events: PictureEventsOption = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="How many top suspects to show with their pictures.")] = 10,
+    routes: Annotated[Path | None, typer.Option("--routes", help="Route table written by `waypoint routes -o`: adds the section of routes ranked by excess value.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print a summary (file, shipments, flagged, suspects) as JSON on stdout.")] = False,
 ) -> None:
     """Write an HTML report: score distribution, where the flags are, top suspects with pictures."""
     from detector.errors import InputError

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from detector.cli._console import err_console, results, safe
+from detector.cli._options import PictureEventsOption, PictureInputsOption
 
 app = typer.Typer(help="Review flagged shipments: web page, decisions, label export.", no_args_is_help=True)
 
-_DB_HELP = "Decision store (SQLite). Default: $WAYPOINT_HOME/decisions.db."
+_Db = Annotated[Path | None, typer.Option("--db", help="Decision store (SQLite). Default: $WAYPOINT_HOME/decisions.db.")]
 
 
 def _db(db: Path | None) -> Path:
@@ -23,16 +25,16 @@ def _db(db: Path | None) -> Path:
 
 @app.command("serve")
 def serve(
-    scored: list[Path] = typer.Argument(..., help="Scored file(s) written by `waypoint score` (Parquet or CSV)."),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port to listen on (0: any free port, shown at start)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything beyond loopback needs --allow-remote."),
-    inputs: list[Path] | None = typer.Option(None, "--inputs", help="Component imports of the transit country (for the inputs picture; several files or globs)."),
-    events: list[Path] | None = typer.Option(None, "--events", help="Tariff events to mark on the pictures (several files or globs)."),
-    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow binding beyond loopback (requires --token)."),
-    token: str | None = typer.Option(None, "--token", help="Access token every request must carry (open the page once with ?token=...)."),
-    log_file: Path | None = typer.Option(None, "--log-file", help="Append one line per request (time, client, method, path, status) to this file."),
-    routes: Path | None = typer.Option(None, "--routes", help="Route table written by `waypoint routes -o` (the /routes page)."),
+    scored: Annotated[list[Path], typer.Argument(help="Scored file(s) written by `waypoint score` (Parquet or CSV).")],
+    db: _Db = None,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port, shown at start).")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; anything beyond loopback needs --allow-remote.")] = "127.0.0.1",
+    inputs: PictureInputsOption = None,
+    events: PictureEventsOption = None,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow binding beyond loopback (requires --token).")] = False,
+    token: Annotated[str | None, typer.Option("--token", help="Access token every request must carry (open the page once with ?token=...).")] = None,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help="Append one line per request (time, client, method, path, status) to this file.")] = None,
+    routes: Annotated[Path | None, typer.Option("--routes", help="Route table written by `waypoint routes -o` (the /routes page).")] = None,
 ) -> None:
     """Open the review page: queue of flagged shipments, shipment detail, decisions."""
     from detector.review.app import bind, build_app, serve as run
@@ -52,9 +54,9 @@ def serve(
 
 @app.command("list")
 def list_(
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    status: str | None = typer.Option(None, "--status", help="Only shipments whose current status is this (confirmed, cleared, needs-info)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the decisions as JSON on stdout."),
+    db: _Db = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only shipments whose current status is this (confirmed, cleared, needs-info).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decisions as JSON on stdout.")] = False,
 ) -> None:
     """List each decided shipment with its current (latest) decision."""
     from detector.review.store import DecisionStore
@@ -75,14 +77,14 @@ def list_(
 
 @app.command("decide")
 def decide(
-    shipment_id: str = typer.Argument(..., help="The shipment to decide on."),
-    status: str = typer.Option(..., "--status", help="confirmed, cleared or needs-info."),
-    note: str = typer.Option(..., "--note", help="What you checked; kept with the decision."),
-    analyst: str | None = typer.Option(None, "--analyst", help="Your name (default: the login name)."),
-    scored: list[Path] | None = typer.Option(None, "--scored", help="Scored file(s) the shipment is in: the id is checked against them, and the decision records its model and score."),
-    force: bool = typer.Option(False, "--force", help="Record the decision even when the id is in no scored file given (or none is given)."),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the stored decision as JSON on stdout."),
+    shipment_id: Annotated[str, typer.Argument(help="The shipment to decide on.")],
+    status: Annotated[str, typer.Option("--status", help="confirmed, cleared or needs-info.")],
+    note: Annotated[str, typer.Option("--note", help="What you checked; kept with the decision.")],
+    analyst: Annotated[str | None, typer.Option("--analyst", help="Your name (default: the login name).")] = None,
+    scored: Annotated[list[Path] | None, typer.Option("--scored", help="Scored file(s) the shipment is in: the id is checked against them, and the decision records its model and score.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Record the decision even when the id is in no scored file given (or none is given).")] = False,
+    db: _Db = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored decision as JSON on stdout.")] = False,
 ) -> None:
     """Record one decision (appended; earlier decisions are kept)."""
     from detector.errors import InputError
@@ -117,9 +119,9 @@ def decide(
 
 @app.command("export")
 def export(
-    output: Path = typer.Option(..., "-o", "--output", help="Labels file to write (.csv or .parquet), or - for CSV on stdout: shipment_id,label,scenario."),
-    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print a summary (file, labels, confirmed, cleared) as JSON on stdout."),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Labels file to write (.csv or .parquet), or - for CSV on stdout: shipment_id,label,scenario.")],
+    db: _Db = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary (file, labels, confirmed, cleared) as JSON on stdout.")] = False,
 ) -> None:
     """Write confirmed (1) and cleared (0) shipments as labels for `waypoint evaluate/train --labels`."""
     from detector.errors import InputError

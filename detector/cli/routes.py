@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from detector.cli._console import err_console, json_text, results, safe
+from detector.cli._options import InputsOption, ShippedEventsOption
 
 
 def _money(v: float | None) -> str:
@@ -20,21 +22,21 @@ def _pct(v: float | None) -> str:
 
 
 def routes(
-    shipments: list[str] = typer.Argument(None, help="Shipment files or globs (CSV or Parquet): the destination's imports and the lines behind each route."),
-    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
-    flows: list[str] = typer.Option(None, "--flows", help="Aggregate trade statistics (period, reporter, partner, flow, hs_code, value_usd; e.g. a UN Comtrade export)."),
-    flows_mapping: Path = typer.Option(None, "--flows-mapping", help="TOML mapping for the --flows files (e.g. examples/mappings/comtrade.toml)."),
-    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for the shipment files."),
-    events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
-    destination: str = typer.Option(None, "--destination", help="The importing country screened (default: the one the shipments or the events name)."),
-    level: int = typer.Option(6, "--level", help="HS digits of a route's product: 2, 4, 6, 8 or 10."),
-    cover: float = typer.Option(0.75, "--cover", help="Criterion (c): the share of the transit's exports its imports from the origin must cover."),
-    published_only: bool = typer.Option(False, "--published-only", help="Criterion (c) as published only (levels), not also on the rise."),
-    inputs_country: str = typer.Option(None, "--inputs-country", help="The country all --inputs are imports of (default: each importer's country from the shipments)."),
-    top: int = typer.Option(20, "--top", min=1, help="Routes shown in the table and the JSON."),
-    output: Path = typer.Option(None, "-o", "--output", help="Write every route to this file (.parquet or .csv), rows not used beside it."),
-    lines: Path = typer.Option(None, "--lines", help="Also write the lines on flagged routes (with their route) to this file."),
-    json: bool = typer.Option(False, "--json", help="Print the summary and the top routes as JSON on stdout."),
+    shipments: Annotated[list[str] | None, typer.Argument(help="Shipment files or globs (CSV or Parquet): the destination's imports and the lines behind each route.")] = None,
+    inputs: InputsOption = None,
+    flows: Annotated[list[str] | None, typer.Option("--flows", help="Aggregate trade statistics (period, reporter, partner, flow, hs_code, value_usd; e.g. a UN Comtrade export).")] = None,
+    flows_mapping: Annotated[Path | None, typer.Option("--flows-mapping", help="TOML mapping for the --flows files (e.g. examples/mappings/comtrade.toml).")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML column mapping for the shipment files.")] = None,
+    events: ShippedEventsOption = None,
+    destination: Annotated[str | None, typer.Option("--destination", help="The importing country screened (default: the one the shipments or the events name).")] = None,
+    level: Annotated[int, typer.Option("--level", help="HS digits of a route's product: 2, 4, 6, 8 or 10.")] = 6,
+    cover: Annotated[float, typer.Option("--cover", help="Criterion (c): the share of the transit's exports its imports from the origin must cover.")] = 0.75,
+    published_only: Annotated[bool, typer.Option("--published-only", help="Criterion (c) as published only (levels), not also on the rise.")] = False,
+    inputs_country: Annotated[str | None, typer.Option("--inputs-country", help="The country all --inputs are imports of (default: each importer's country from the shipments).")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Routes shown in the table and the JSON.")] = 20,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write every route to this file (.parquet or .csv), rows not used beside it.")] = None,
+    lines: Annotated[Path | None, typer.Option("--lines", help="Also write the lines on flagged routes (with their route) to this file.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the summary and the top routes as JSON on stdout.")] = False,
 ) -> None:
     """Screen routes (HS, tariffed origin, transit) around the destination's tariff events: the three "China wash" criteria, the excess flow, and the lines behind it.
 
