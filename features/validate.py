@@ -29,7 +29,7 @@ Reason and data-quality codes are stable strings (``bad_date``, ``missing_<colum
 ``absurd_value``, ``negative_<column>``, ``bad_hs_code``, ``short_hs_code``,
 ``long_hs_code``, ``bad_<column>`` for country columns, ``bad_label``,
 ``bad_encoding``, ``bad_<key>`` for a key with control characters, ``duplicate_<key>``,
-``ragged_row``); :func:`reason_exprs` renders them with readable text naming the
+``ragged_row``); :func:`reason_lists` renders them with readable text naming the
 column and the bad value.
 
 Amounts are bounded so the history's integer sums (US cents, log unit values) cannot
@@ -428,8 +428,8 @@ def join_reasons(codes: pl.Expr, texts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     )
 
 
-def reason_exprs(checks: Mapping[str, Check]) -> tuple[pl.Expr, pl.Expr]:
-    """``reason_codes`` and ``reasons`` columns for rows flagged by ``checks``."""
+def reject_reasons(checks: Mapping[str, Check]) -> tuple[pl.Expr, pl.Expr]:
+    """``reason_codes`` and ``reasons`` columns for rows flagged by ``checks`` (what rejects a row)."""
     return join_reasons(*reason_lists(checks))
 
 
@@ -512,7 +512,7 @@ def validate(lf: pl.LazyFrame, table: Table, *, strict: bool = False) -> pl.Lazy
         extra.append(duplicate_check(table.key))
     lf = p.apply(lf).with_columns(c.bad.alias(c.flag) for c in extra)
     by_flag = {c.flag: c for c in (*p.checks, *extra)}
-    codes, reasons = reason_exprs(rejecting(by_flag))
+    codes, reasons = reject_reasons(rejecting(by_flag))
     lf = lf.with_columns(ok_expr(list(rejecting(by_flag))).alias("_ok"), codes, reasons)
     dq = [DQ_CODES, DQ_NOTES] if table.name in SCORED_TABLES else []  # in strict mode too (all null)
     if dq:
