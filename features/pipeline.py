@@ -47,8 +47,6 @@ NARROW = (
     "declared_value_usd", "weight_kg", "quantity", "manufacturer_id", "port_of_lading", "importing_country",
 )
 
-#: Internal column: each row's row in the tariffed-origin table.
-_TARIFF_AT = "_tariff_at"
 #: Contract columns the families never read: the keys, dates and countries derived from them are.
 _DERIVED_FROM = ("arrival_date", "hs_code", "manufacturer_id", "port_of_lading")
 
@@ -190,11 +188,6 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     # chunked differently, once per family plan; a one-chunk column is also read as an
     # array without a copy. The codes and
     # dates the keys were derived from are not read again: they are dropped.
-    #
-    # The tariffed origin is read from a small table (``tariff.lookup_table``): each line's
-    # row in it is worked out beside the keys, and its columns beside the line values.
-    tariffs = tariff.lookup_table(wide.get_column("hs_code").unique(), events)
-    at = [tariffs.at.alias(_TARIFF_AT)] if tariffs else []
     rows = wide.select(*NARROW, *known_parties.row_columns(wide.columns)).rechunk().with_columns(
         hs6(pl.col("hs_code")).alias(HS6),
         pl.col("hs_code").str.slice(0, 2).alias(CHAPTER),
@@ -203,15 +196,13 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
         day_of(pl.col("arrival_date")).alias(DAY),
         mark_country("manufacturer_id").alias(MID_COUNTRY),
         mark_country_of_few("port_of_lading", wide.get_column("port_of_lading").unique()).alias(LADING_COUNTRY),
-        *at,
     )
     foreign = foreign_mark(pl.col(MID_COUNTRY), pl.col(LADING_COUNTRY))
     rows = rows.with_columns(
         *[expr.alias(_LINE[name]) for name, expr in line_values(foreign).items()],
         (pl.col("arrival_date") > pl.lit(state.complete_to("shipments"), dtype=pl.Date)).fill_null(False).alias(_FRESH),
-        *(tariffs.columns(_TARIFF_AT) if tariffs else []),
     )
-    rows = rows.drop(_TARIFF_AT) if tariffs else tariff.resolve(rows, events)  # no events: constant columns
+    rows = tariff.tariffed_origin(rows, events)
     rows = rows.drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
     base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
     lookups = Lookups()

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.families.tariff import resolve, tariffed_origin
+from features.families.tariff import tariffed_origin, tariffed_origin_by_line
 from features.schema import EVENTS
 
 COUNTRIES = ["CN", "VN", "TH", "MY", "KH", None]
@@ -60,7 +60,7 @@ def test_the_table_gives_each_line_what_the_events_give_it(seed, importers):
     rng = np.random.default_rng(seed)
     lines = _lines(3000, seed)
     events = _events(rng, int(rng.integers(4, 12)), importers)
-    want = resolve(lines.lazy(), events).collect()
+    want = tariffed_origin_by_line(lines.lazy(), events).collect()
     got = tariffed_origin(lines.lazy(), events).collect()
     assert want["ev_tariffed_origin"].null_count() < want.height  # some lines have a tariffed origin
     assert want["ev_event_name"].n_unique() > 1
@@ -70,11 +70,11 @@ def test_the_table_gives_each_line_what_the_events_give_it(seed, importers):
 def test_no_events_and_events_without_prefixes():
     lines = _lines(500, 9)
     none = pl.DataFrame(schema=EVENTS.schema)
-    assert_frame_equal(tariffed_origin(lines.lazy(), none).collect(), resolve(lines.lazy(), none).collect(), check_exact=True)
+    assert_frame_equal(tariffed_origin(lines.lazy(), none).collect(), tariffed_origin_by_line(lines.lazy(), none).collect(), check_exact=True)
     flat = pl.DataFrame({"effective_date": [dt.date(2020, 1, 1)], "importing_country": [None], "origin_country": ["CN"], "hs_prefix": [""],
                          "added_duty_rate": [0.3], "name": ["all goods"], "source": [None]}, schema=EVENTS.schema)
     got = tariffed_origin(lines.lazy(), flat).collect()
-    assert_frame_equal(got, resolve(lines.lazy(), flat).collect(), check_exact=True)
+    assert_frame_equal(got, tariffed_origin_by_line(lines.lazy(), flat).collect(), check_exact=True)
     assert got["ev_tariffed_origin"].drop_nulls().unique().to_list() == ["CN"]
 
 

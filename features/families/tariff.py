@@ -4,9 +4,9 @@ The *tariffed origin* of a line is the country, other than the declared origin, 
 tariff events in force at arrival (``effective_date <= arrival_date``, HS code starting
 with ``hs_prefix``; empty prefix = every line) add the highest duty in total. Null when no
 such country exists; every feature that compares with it is then null. Events are a small
-eager table: :func:`resolve` turns each event into a few column expressions (no per-row
-Python), and :func:`tariffed_origin` evaluates them once per combination of the keys they
-read rather than once per line.
+eager table: :func:`tariffed_origin_by_line` is the definition, a few column expressions
+per event (no per-row Python); :func:`tariffed_origin`, which the pipeline calls, evaluates
+that definition once per combination of the keys it reads rather than once per line.
 
 Measures belong to the importing country. An event naming an ``importing_country``
 applies only to lines imported into that country; an event naming none applies to every
@@ -103,7 +103,7 @@ def _matches(ev: dict) -> pl.Expr:
     return in_force
 
 
-#: Internal column: each line's row in the table of :func:`lookup_table`.
+#: Internal column: each line's row in the table of :func:`_per_combination`.
 _AT = "_tariff_at"
 #: Columns :func:`tariffed_origin` adds.
 OUTPUTS = ("ev_tariffed_origin", "ev_added_duty_tariffed", "ev_added_duty_declared", "ev_event_name", "ev_event_date", EVENT_WEEK)
@@ -114,14 +114,14 @@ def tariffed_origin(lf: Frame, events: pl.DataFrame) -> Frame:
     name and date of the latest event in force for the tariffed origin and this HS code
     (to a LazyFrame, or to a DataFrame in memory: evaluated at once, column by column).
 
-    :func:`lookup_table` does the work; the HS codes' distinct values are read from ``lf``
-    first (one column). A pipeline that adds other columns too can place
-    :attr:`TariffLookup.at` and :meth:`TariffLookup.columns` among its own expressions.
+    The columns :func:`tariffed_origin_by_line` gives, worked out once per combination of
+    keys (:func:`_per_combination`) and read at each line's row; the HS codes' distinct
+    values are read from ``lf`` first (one column).
     """
     codes = lf.lazy().select(pl.col("hs_code").unique()).collect().to_series()
-    found = lookup_table(codes, events)
+    found = _per_combination(codes, events)
     if found is None:
-        return resolve(lf, events)
+        return tariffed_origin_by_line(lf, events)  # no event in force: constant columns
     missing = IMPORTING not in lf.collect_schema().names()
     if missing:  # lines that state no importing country
         lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(IMPORTING))
@@ -130,30 +130,30 @@ def tariffed_origin(lf: Frame, events: pl.DataFrame) -> Frame:
 
 
 @dataclass(frozen=True)
-class TariffLookup:
-    """:func:`resolve`'s columns for every combination of keys (``table``, one row per
-    combination) and the expression of each line's row in it (``at``, UInt32)."""
+class _Combinations:
+    """:func:`tariffed_origin_by_line`'s columns for every combination of keys (``table``,
+    one row per combination) and the expression of each line's row in it (``at``, UInt32)."""
 
     table: pl.DataFrame
     at: pl.Expr
 
     def columns(self, at: str) -> list[pl.Expr]:
         """The tariffed origin's columns, read at each line's row (column ``at`` holds :attr:`at`),
-        in the order :func:`resolve` adds them."""
+        in the order :func:`tariffed_origin_by_line` adds them."""
         return [pl.lit(self.table.get_column(c)).gather(pl.col(at)).alias(c) for c in self.table.columns if c in OUTPUTS]
 
 
-def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
+def _per_combination(codes: pl.Series, events: pl.DataFrame) -> _Combinations | None:
     """The tariffed origin worked out once per combination of keys, for lines whose HS codes
-    are among ``codes`` (None without events in force: :func:`resolve` then adds constants).
+    are among ``codes`` (None without events in force).
 
     A line's answer depends on it only through four small keys: which event prefixes its
     HS code starts with, which event dates its arrival is on or after, which of the
     events' countries (if any) it declares and, when events name importing countries,
-    which of them (if any) it is imported into. :func:`resolve` works the answer out once
-    per combination of keys (a table of a few thousand rows at most), and each line reads
-    its combination's row: a handful of column operations per line instead of a few per
-    event.
+    which of them (if any) it is imported into. :func:`tariffed_origin_by_line` works the
+    answer out once per combination of keys (a table of a few thousand rows at most), and
+    each line reads its combination's row: a handful of column operations per line instead
+    of a few per event.
     The lines must have an ``importing_country`` column when events name importing
     countries (null where a line states none).
     """
@@ -191,7 +191,7 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
         .join(pl.DataFrame({"_o": range(len(origins)), "origin_country": origins}, schema={"_o": pl.UInt32, "origin_country": pl.String}), how="cross")
         .join(pl.DataFrame({"_i": range(len(imports)), IMPORTING: imports}, schema={"_i": pl.UInt32, IMPORTING: pl.String}), how="cross")
     )
-    table = resolve(table.lazy(), events).with_columns(
+    table = tariffed_origin_by_line(table.lazy(), events).with_columns(
         (((pl.col("_g").cast(pl.UInt32) * n_dates + pl.col("_d")) * len(origins) + pl.col("_o")) * len(imports) + pl.col("_i")).alias("_at")
     ).sort("_at").collect()
 
@@ -208,7 +208,7 @@ def lookup_table(codes: pl.Series, events: pl.DataFrame) -> TariffLookup | None:
         for k, c in enumerate(importers):
             into = into.when(pl.col(IMPORTING) == c).then(pl.lit(k, dtype=pl.UInt32))
         at = at * len(imports) + into.otherwise(pl.lit(len(importers), dtype=pl.UInt32))
-    return TariffLookup(table=table, at=at)
+    return _Combinations(table=table, at=at)
 
 
 def _in_force_order(events: pl.DataFrame) -> list[dict]:
@@ -217,9 +217,10 @@ def _in_force_order(events: pl.DataFrame) -> list[dict]:
     return usable.sort("effective_date", descending=True).to_dicts()
 
 
-def resolve(lf: Frame, events: pl.DataFrame) -> Frame:
-    """:func:`tariffed_origin`'s columns worked out line by line (a few expressions per
-    event): the definition, which ``tariffed_origin`` evaluates once per combination of keys."""
+def tariffed_origin_by_line(lf: Frame, events: pl.DataFrame) -> Frame:
+    """:func:`tariffed_origin`'s columns worked out line by line, a few expressions per event:
+    the definition of which event applies to a line, which ``tariffed_origin`` evaluates once
+    per combination of keys."""
     rows = _in_force_order(events)
     if not rows:
         return lf.with_columns(
