@@ -68,6 +68,11 @@ def create_app(
     security = security or SecurityConfig()
     app = FastAPI(title="waypoint review", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityMiddleware, config=security)
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    # Added after SecurityMiddleware, so it runs before it: a foreign Host (DNS rebinding) is
+    # refused with 400 before the token is asked for; no www. redirect, a refusal is a refusal.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=security.allowed_hosts, www_redirect=False)
     if access_log is not None:
         app.add_middleware(AccessLog, path=access_log)  # added last: outermost, so refused requests are logged too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -4,7 +4,8 @@ The page listens on loopback by default. A browser on the same machine could sti
 be tricked by another site (DNS rebinding, cross-site form posts), so:
 
 * every request's ``Host`` must be ``localhost``/``127.0.0.1``/``[::1]`` or the bound
-  host (else 400);
+  host, with any port (else 400): Starlette's ``TrustedHostMiddleware`` checks it against
+  :attr:`SecurityConfig.allowed_hosts`, outside the token check (``app.py``);
 * with ``--allow-remote`` every request must carry the ``--token`` (``?token=`` once,
   then a cookie; or an ``X-Waypoint-Token`` header), else 401;
 * every POST must carry a CSRF token (HMAC of the per-browser session cookie with a
@@ -59,22 +60,22 @@ class SecurityConfig:
                                  hint="e.g. --token $(python -c 'import secrets; print(secrets.token_urlsafe())')")
 
     @property
-    def allowed_hosts(self) -> frozenset[str]:
-        return LOOPBACK_NAMES | {self.host.strip("[]").lower()} - {"0.0.0.0", "::"}
+    def allowed_hosts(self) -> list[str]:
+        """Host names a request may carry, as ``TrustedHostMiddleware`` compares them: lower
+        case, IPv6 literals in brackets (``[::1]``), no port. The wildcard addresses
+        (``0.0.0.0``, ``::``) name no host a browser sends, and a ``*`` would make Starlette
+        accept any Host, so neither is added."""
+        names = {"localhost", "127.0.0.1", "[::1]"}
+        bound = self.host.strip("[]").lower()
+        if bound not in ("0.0.0.0", "::") and "*" not in bound:
+            names.add(f"[{bound}]" if ":" in bound else bound)
+        return sorted(names)
 
     def csrf_token(self, session: str) -> str:
         return hmac.new(self.secret, session.encode(), hashlib.sha256).hexdigest()
 
     def csrf_ok(self, session: str | None, token: str | None) -> bool:
         return bool(session and token) and hmac.compare_digest(self.csrf_token(session), token)
-
-
-def host_of(value: str) -> str:
-    """Host name without port from a Host header or netloc (IPv6 brackets removed)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1:].split("]", 1)[0]
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def same_origin(request_host: str, origin_or_referer: str) -> bool:
@@ -84,7 +85,8 @@ def same_origin(request_host: str, origin_or_referer: str) -> bool:
 
 
 class SecurityMiddleware:
-    """Pure ASGI middleware: Host and token checks, session cookie, security headers.
+    """Pure ASGI middleware: token check, session cookie, security headers (the Host was
+    checked before, by ``TrustedHostMiddleware``).
 
     CSRF is checked per route (``require_csrf`` in ``app.py``) because it needs the
     form body; this layer only makes sure the session cookie exists and exposes it
@@ -99,9 +101,6 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host", "")
-        if host_of(host) not in self.config.allowed_hosts:
-            return await _plain(send, 400, "Invalid Host header")
         cookies = {k: m.value for k, m in SimpleCookie(headers.get("cookie", "")).items()}
         set_cookies: list[str] = []
         if self.config.token:
