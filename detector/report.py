@@ -1,8 +1,12 @@
-"""The HTML report: one self-contained file (inline CSS and SVG, no network, no script).
+"""The HTML report: one self-contained file (inline CSS, charts as data: images, no network, no script).
 
 Score distribution, flags by origin / HS chapter / exporter, and the top suspects
-with their reasons and the same pictures as the review page. Aggregates are computed
+with their reasons and the same pictures as the review page, drawn on the model's
+history before the scored file (``detector.review.history``). Aggregates are computed
 lazily over the scored files, so the report of a large file costs little memory.
+
+The file carries its own content-security policy: nothing but its own stylesheet (by
+hash) and ``data:`` images may load, so opening it fetches nothing and runs nothing.
 
 Example::
 
@@ -10,7 +14,9 @@ Example::
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +24,15 @@ import polars as pl
 
 from detector.io.write import atomic_path
 from detector.review import charts
+from detector.review.history import ModelHistory, model_history
 from detector.review.pictures import shipment_pictures
 from detector.review.queue import ScoredSet, read_side_table
 from detector.review.templating import STATIC, environment
 from features.schema import EVENTS, INPUTS
 
 BINS = 20
+#: Width in inches of the breakdown charts, two of which sit side by side.
+HALF = 5.6
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,14 @@ def write_report(
     events: str | Path | None = None,
     top: int = 10,
     routes: str | Path | None = None,
+    history: ModelHistory | None = None,
+    settings=None,
 ) -> ReportSummary:
     """Write the report for the scored files to ``out`` atomically and return what it holds.
 
-    ``routes``: a route table (`waypoint routes -o`) for the section of routes by excess value."""
+    ``routes``: a route table (`waypoint routes -o`) for the section of routes by excess value.
+    ``history``: the model's history for the pictures (default: the model the scored files'
+    lineage names, from the store of ``settings``; without it the pictures say so)."""
     scored = ScoredSet(list(scored_paths))
     inputs_df = read_side_table(inputs, INPUTS)
     events_df = read_side_table(events, EVENTS)
@@ -92,21 +105,27 @@ def write_report(
         ("Flags by exporter (top 15)", "exporter_id", pl.col("exporter_id")),
     ):
         if col in cols:
-            breakdowns.append(charts.horizontal_bars(_counts_by(flagged, expr), title=title))
+            breakdowns.append(charts.horizontal_bars(_counts_by(flagged, expr), title=title, width=HALF))
     if "duty_at_risk_usd" in cols:  # what the flags could recover (features/revenue.py)
         for title, col, expr in (("Duty at risk of the flags by declared origin (USD)", "origin_country", pl.col("origin_country")),
                                  ("Duty at risk of the flags by HS chapter (USD)", "hs_code", pl.col("hs_code").str.slice(0, 2))):
             if col in cols:
-                breakdowns.append(charts.horizontal_bars(_duty_by(flagged, expr), title=title, unit=" USD"))
+                breakdowns.append(charts.horizontal_bars(_duty_by(flagged, expr), title=title, unit="USD", width=HALF))
     suspects = []
-    for row in scored.top(top):
-        suspects.append({"row": row, "pictures": shipment_pictures(scored, row, inputs=inputs_df, events=events_df)})
+    rows = scored.top(top)
+    if rows and history is None:
+        history = model_history(scored.paths, scored.first_day(), settings)
+    for row in rows:
+        suspects.append({"row": row, "pictures": shipment_pictures(scored, row, inputs=inputs_df, events=events_df,
+                                                                    history=history)})
     models = (
         sorted({f"{a} {b}" for a, b in lf.select("model_name", "model_version").unique().collect().iter_rows()})
         if {"model_name", "model_version"} <= cols else []
     )
+    css = (STATIC / "review.css").read_text(encoding="utf-8")
     html = environment().get_template("report.html").render(
-        css=(STATIC / "review.css").read_text(encoding="utf-8"),
+        css=css,
+        css_hash="sha256-" + base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii"),
         source=scored.label,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         stats=stats,

@@ -32,7 +32,8 @@ def test_report_is_self_contained_html_with_charts_and_top_suspects(tmp_path):
     suspects = re.findall(r"<h3>#(\d+) · (\S+) ·", html)
     assert [int(rank) for rank, _ in suspects] == [1, 2, 3, 4, 5]
     assert suspects[0][1] == "S00000"
-    assert html.count("<svg") == 1 + 3 + 5 * 3  # histogram, three breakdowns, three pictures per suspect
+    # histogram, three breakdowns, three pictures per suspect: each an SVG data: image
+    assert html.count('<img class="chart" src="data:image/svg+xml;base64,') == 1 + 3 + 5 * 3
     assert "Section 301 list 3" in html and "component imports" in html
 
 

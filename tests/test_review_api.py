@@ -92,12 +92,16 @@ def test_status_filter_uses_the_decision_store(client, store):
     assert len(ids(client.get("/?status=open").text)) == 14
 
 
-def test_shipment_page_shows_reasons_fields_and_svg_pictures(client):
+def test_shipment_page_shows_reasons_fields_and_chart_images(client):
     r = client.get("/shipment?id=S00258")
     assert r.status_code == 200
     html = r.text
-    assert html.count("<svg") == 3  # supply by origin, unit value, inputs vs exports
-    assert "Section 301 list 3" in html  # the tariff event marked on the supply picture
+    charts = re.findall(r'<img class="chart" src="([^"]+)"', html)
+    assert len(charts) == 3  # supply by origin, unit value, inputs vs exports
+    for src in charts:
+        image = client.get(src.replace("&amp;", "&"))
+        assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+    assert "Section 301 list 3" in html  # the tariff event named in the supply picture's caption
     assert "PRICE_AT_TARIFFED_ORIGIN" in html and "is at China&#39;s level" in html
     assert "/?exporter=EXP-VN-1" in html and "/?importer=IMP-1" in html
     assert "tariffed_origin" in html and "unit_value_ratio" in html  # ev_ and f_ columns shown
@@ -105,7 +109,7 @@ def test_shipment_page_shows_reasons_fields_and_svg_pictures(client):
 
 def test_shipment_page_without_inputs_draws_two_pictures(scored_file, store):
     c = TestClient(create_app(ScoredSet([scored_file]), store), base_url=BASE)
-    assert c.get("/shipment?id=S00258").text.count("<svg") == 2
+    assert c.get("/shipment?id=S00258").text.count('<img class="chart"') == 2
 
 
 def test_unknown_shipment_is_404(client):
@@ -262,7 +266,7 @@ def test_queue_reads_a_csv_scored_file(tmp_path, store):
     df.write_csv(path)
     c = TestClient(create_app(ScoredSet([path]), store), base_url=BASE)
     assert ids(c.get("/").text) == df.filter("flagged").sort("risk_rank")["shipment_id"].to_list()
-    assert c.get("/shipment?id=S00000").text.count("<svg") == 2
+    assert c.get("/shipment?id=S00000").text.count('<img class="chart"') == 2
 
 
 def test_scored_file_without_required_columns_is_an_input_error(tmp_path):

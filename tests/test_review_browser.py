@@ -88,7 +88,7 @@ def test_analyst_filters_opens_decides_and_sees_the_decision_after_reload(server
     first = rows.first.get_attribute("data-id")
     rows.first.locator("td:nth-child(4) a").click()
     page.wait_for_url(f"**/shipment?id={first}**")
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("img.chart").count() == 3
     page.fill("#decide-form input[name=analyst]", "ana")
     page.click("#decide-form button[value=confirmed]")  # no note yet: the page says so and stays
     assert "note" in page.locator("#decide-error").inner_text()
@@ -215,5 +215,5 @@ def test_report_renders_in_the_browser(tmp_path, page):
     make_events().write_csv(events)
     out = write_report([scored], tmp_path / "report.html", events=events, top=3).path
     page.goto(out.as_uri())
-    assert page.locator("svg.chart").count() == 1 + 3 + 3 * 2
+    assert page.locator("img.chart").count() == 1 + 3 + 3 * 2
     page.screenshot(path=ARTIFACTS / "report.png", full_page=True)

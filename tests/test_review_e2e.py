@@ -38,7 +38,7 @@ def test_real_scored_file_reviewed_decided_exported_and_evaluated(scored, small_
     assert shown == top, "the queue lists the real flags by risk"
 
     page = client.get(shipment_url(shown[0]))
-    assert page.status_code == 200 and page.text.count("<svg") >= 3  # supply, unit value, inputs vs exports
+    assert page.status_code == 200 and page.text.count('<img class="chart"') >= 3  # supply, unit value, inputs vs exports
     reason = pl.read_parquet(scored).filter(pl.col("shipment_id") == shown[0])["reasons"][0].split(" | ")[0]
     assert reason.split(" ")[0] in page.text
 

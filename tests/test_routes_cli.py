@@ -145,8 +145,10 @@ def test_review_routes_page_ranks_routes_with_their_picture_and_a_queue_link(wor
     html = page.text
     first = table.row(0, named=True)
     assert html.index(f"#1 {first['route']}") < html.index(f"#2 {table.row(1, named=True)['route']}")
-    assert "<polyline" in html and 'class="event"' in html  # the three flows, the event marked
-    assert "<script src=\"http" not in html and "<img" not in html  # inline SVG only
+    assert '<img class="chart" src="/chart/route/0.svg"' in html and not re.search(r'(src|href)="https?:', html)
+    picture = client.get("/chart/route/0.svg")  # the three flows, the event marked
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
+    assert f"{first['transit']} from {first['origin']}" in picture.text and first["event_name"][:20] in picture.text
     link = f'/?origin={first["transit"]}&amp;hs={first["hs"]}'
     assert link in html
     queue = client.get(link.replace("&amp;", "&")).text
@@ -167,4 +169,5 @@ def test_report_has_a_routes_section_when_given_a_route_table(tmp_path, route_ta
     with_routes, without = (tmp_path / "with.html").read_text(), (tmp_path / "without.html").read_text()
     first = pl.read_parquet(route_table).row(0, named=True)
     assert "Routes by estimated excess value" in with_routes and f"#1 {first['route']}" in with_routes
-    assert "<polyline" in with_routes and "Routes by estimated excess value" not in without
+    assert with_routes.count('<img class="chart" src="data:image/svg+xml;base64,') > without.count('<img class="chart"')
+    assert "Routes by estimated excess value" not in without

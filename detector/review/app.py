@@ -12,6 +12,7 @@ and every form as a field, so no id is ever split on ``/`` or normalised away as
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import socket
 import threading
 import time
@@ -24,7 +25,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from detector.review.pictures import shipment_pictures
+from detector.review.history import ModelHistory, model_history
+from detector.review.pictures import NAMES as PICTURES, shipment_pictures
 from detector.review.queue import Filters, ScoredSet
 from detector.review.security import CSRF_FIELD, CSRF_HEADER, SecurityConfig, SecurityMiddleware, same_origin
 from detector.errors import InputError
@@ -58,10 +60,16 @@ def create_app(
     events: pl.DataFrame | None = None,
     access_log: str | Path | None = None,
     routes: list[dict] | None = None,
+    history: ModelHistory | None = None,
+    settings=None,
 ) -> FastAPI:
     """Build the review application (no module-level state: everything hangs off the app).
 
     ``routes``: the rows of a route table (`waypoint routes -o`) for the ``/routes`` page.
+
+    ``history``: the model's history for the pictures; by default found from the scored
+    files' lineage in the store of ``settings`` (default: from the environment), once, at
+    the first picture drawn.
 
     ``access_log``: a file to which every request is appended as one line (``AccessLog``).
     """
@@ -78,6 +86,26 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(env=environment())
     facets = scored.facets()
+    known: dict[str, ModelHistory] = {} if history is None else {"history": history}
+    known_lock = threading.Lock()
+
+    def model_state() -> ModelHistory:
+        """The model's history, looked up once (the first shipment page waits for it)."""
+        with known_lock:
+            if "history" not in known:
+                known["history"] = model_history(scored.paths, scored.first_day(), settings)
+            return known["history"]
+
+    @functools.lru_cache(maxsize=64)
+    def pictures_of(shipment_id: str) -> dict:
+        """The charts of one shipment (their SVG drawn once, when first asked for)."""
+        row = scored.shipment(shipment_id)
+        if row is None:
+            raise HTTPException(404, f"shipment {shipment_id} is not in {scored.label}")
+        return shipment_pictures(scored, row, inputs=inputs, events=events, history=model_state())
+
+    def chart_url(shipment_id: str, name: str) -> str:
+        return f"/chart/shipment/{name}.svg?" + urlencode({"id": shipment_id}, quote_via=quote)
 
     def page_context(request: Request, **values) -> dict:
         return {
@@ -157,7 +185,8 @@ def create_app(
         return templates.TemplateResponse(
             request, "shipment.html",
             page_context(request, row=row, head=head, contract=contract, evidence=evidence, features=feats,
-                         history=history, pictures=shipment_pictures(scored, row, inputs=inputs, events=events),
+                         history=history, pictures=pictures_of(shipment_id),
+                         chart_url=lambda name: chart_url(shipment_id, name),
                          status=history[-1].status if history else "open", back=back,
                          here=shipment_url(shipment_id, back),
                          open_of_exporter=open_of_exporter,
@@ -227,11 +256,33 @@ def create_app(
         target = _local_path(next, "/?" + urlencode({"exporter": exporter}))
         return remember(RedirectResponse(target, status_code=303), analyst)
 
-    @app.get("/routes", response_class=HTMLResponse)
-    def routes_page(request: Request):
+    @app.get("/chart/shipment/{name}.svg")
+    def shipment_chart(name: str, id: str = ""):
+        """One picture of a shipment as an SVG image (``<img>`` on the page: an image runs no
+        script and needs no style the page's policy would refuse)."""
+        if name not in PICTURES:
+            raise HTTPException(404, f"no picture {name!r}: pictures are {', '.join(PICTURES)}")
+        chart = pictures_of(id).get(name)
+        if chart is None:
+            raise HTTPException(404, f"shipment {id} has no {name} picture (no component imports given)")
+        return Response(chart.svg(), media_type="image/svg+xml")
+
+    @functools.lru_cache(maxsize=1)
+    def route_cards_once() -> list[dict]:
         from detector.review.route_pictures import route_cards
 
-        cards = route_cards(routes or [])
+        return route_cards(routes or [])
+
+    @app.get("/chart/route/{index}.svg")
+    def route_chart(index: int):
+        cards = route_cards_once()
+        if not 0 <= index < len(cards):
+            raise HTTPException(404, f"no route {index}: the page shows {len(cards)}")
+        return Response(cards[index]["picture"].svg(), media_type="image/svg+xml")
+
+    @app.get("/routes", response_class=HTMLResponse)
+    def routes_page(request: Request):
+        cards = route_cards_once()
         return templates.TemplateResponse(
             request, "routes.html",
             page_context(request, routes=cards, flagged=sum(1 for r in cards if r["flagged"]),

@@ -245,6 +245,29 @@ class ScoredSet:
             .collect()
         )
 
+    def first_day(self):
+        """The first arrival date of the scored files (None without dates): the pictures draw
+        the model's history for the months before it."""
+        if "arrival_date" not in self.schema:
+            return None
+        return self._lf.select(pl.col("arrival_date").min()).collect().item()
+
+    def price_by_month(self, hs6: str, origins: list[str]) -> pl.DataFrame:
+        """Monthly geometric mean unit value (USD per kg) of one HS6 per origin, lines of
+        known positive value and weight only (the state's ``price`` norm, on the scored file)."""
+        needed = {"hs_code", "arrival_date", "origin_country", "declared_value_usd", "weight_kg"}
+        if not needed <= set(self.columns) or not hs6:
+            return pl.DataFrame(schema={"month": pl.Date, "origin_country": pl.String, "uv": pl.Float64})
+        uv = pl.col("declared_value_usd") / pl.col("weight_kg")
+        return (
+            self._lf.filter(pl.col("hs_code").str.starts_with(hs6) & pl.col("origin_country").is_in(origins)
+                            & (pl.col("declared_value_usd") > 0) & (pl.col("weight_kg") > 0))
+            .group_by(pl.col("arrival_date").dt.truncate("1mo").alias("month"), "origin_country")
+            .agg(uv.log().mean().exp().alias("uv"))
+            .sort("month", "origin_country")
+            .collect()
+        )
+
     def unit_value_norms(self, row: dict) -> dict[str, float | None]:
         """Per-kg unit values: this shipment, declared-origin norm, tariffed-origin norm.
 
@@ -316,12 +339,15 @@ def inputs_by_month(inputs: pl.DataFrame | None, exporter: str, hs_prefix: str =
     )
 
 
-def events_for(events: pl.DataFrame | None, hs_code: str) -> list[tuple]:
-    """(effective_date, origin, name) of the tariff events that cover ``hs_code``."""
-    if events is None or not hs_code:
+def events_for(events: pl.DataFrame | None, hs_code: str, importing_country: str | None = None) -> list[tuple]:
+    """(effective_date, origin, name) of the tariff events that cover ``hs_code`` (and, when
+    the line names its importing country, that country's events and those naming none)."""
+    if events is None or not hs_code or not events.height:
         return []
     prefix = pl.col("hs_prefix").fill_null("")
     df = events.filter(pl.lit(hs_code).str.starts_with(prefix))
+    if importing_country and "importing_country" in df.columns:
+        df = df.filter(pl.col("importing_country").is_null() | (pl.col("importing_country") == importing_country))
     return [(r["effective_date"], r["origin_country"], r["name"]) for r in df.sort("effective_date").iter_rows(named=True)]
 
 
