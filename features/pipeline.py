@@ -33,7 +33,7 @@ from features.families import parties as known_parties
 from features.families._context import (
     CHAPTER, DAY, FOREIGN_MARK, HS6, LADING_COUNTRY, MID_COUNTRY, MONTH, VALUE_CENTS, WEEK, Context,
 )
-from features.families._history import History, Lookups, Part, day_of, first_sightings, hs6, key_hash, month_of, week_of
+from features.families._history import History, Part, Table, day_of, first_sightings, hs6, key_hash, month_of, week_of
 from features.registry import FEATURE_NAMES
 from features.schema import EVENTS, INPUTS, SHIPMENTS
 from features.state import (
@@ -76,21 +76,22 @@ _FRESH = "_line_fresh"
 _AS_HISTORY = {"hs6": HS6, "chapter": CHAPTER, "first_day": DAY, **_LINE}
 
 
-def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | None, lookups: Lookups,
+def _history(state: ReferenceState, rows: Table, inputs: pl.LazyFrame | None,
              kernels: threading.Thread) -> dict[str, History]:
     """Each table's history: the state's table plus the rows it lacks (the file's rows after
     the state's shipments span, the component imports after its inputs span), as parts
     whose sums add up.
 
-    The shipment rows are their own history (:class:`Part` reads them through the tables'
-    column names), so a lookup keyed by the rows' own columns shares one index with them.
-    Component imports are stacked and collected once. The per-exporter first sightings
-    of an origin or a chapter reduce the rows with the compiled kernels (``lookups``,
-    which the families then share), once the thread loading them (``kernels``) is done.
+    The shipment rows are their own history (:class:`Part` reads the ``rows`` table through
+    the tables' column names), so a lookup keyed by the rows' own columns shares one index
+    with them. Component imports are stacked and collected once. The per-exporter first
+    sightings of an origin or a chapter reduce the rows with the compiled kernels (the
+    indexes they build on ``rows`` then serve the families), once the thread loading them
+    (``kernels``) is done.
     """
     def part(name: str, period: str | None = None) -> tuple[Part, ...]:
         names = _AS_HISTORY | ({"period": period} if period else {})
-        return (Part(state.tables[name].lazy()), Part(rows, names, keep=_FRESH))
+        return (Part(Table(state.tables[name])), Part(rows, names, keep=_FRESH))
 
     hist: dict[str, History] = {name: part(name, MONTH if name == "price" else WEEK)
                                 for name in SUM_TABLES if name != "inputs"}
@@ -108,17 +109,17 @@ def _history(state: ReferenceState, rows: pl.LazyFrame, inputs: pl.LazyFrame | N
         derived = {}
         for name, table in (("exporter_origins", "first_exporter_origin"), ("exporter_chapters", "first_exporter_chapter")):
             keys = FIRST_TABLES[table]
-            own = first_sightings(hist[table][1], keys, lookups)  # one row per key among the file's rows
+            own = first_sightings(hist[table][1], keys)  # one row per key among the file's rows
             seen = pl.concat([state.tables[table].lazy(), own.lazy()], how="vertical_relaxed")
             firsts = seen.with_columns(key_hash(keys).alias("_kh")).group_by("_kh").agg(
                 pl.col("exporter_id").first(), pl.col("first_day").min())
             derived[name] = firsts.select("exporter_id", "first_day", pl.lit(1, dtype=pl.Int64).alias("n"))
         frames = dict(zip(derived, pl.collect_all(list(derived.values())), strict=True))
         frames |= dict(zip(stacked, read.result(), strict=True))
-    return hist | {name: df.lazy() for name, df in frames.items()}
+    return hist | {name: Table(df) for name, df in frames.items()}
 
 
-def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: pl.LazyFrame, lookups: Lookups,
+def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, rows: Table,
              parties: pl.DataFrame | None) -> Context:
     """Name the history each family reads; ``*_total`` lookups read the finer table with fewer keys."""
     coarser = {"exports_total": "exports", "imports_total": "imports", "national_total": "national",
@@ -127,8 +128,7 @@ def _context(hist: dict[str, History], has_inputs: bool, events: pl.DataFrame, r
     sums |= {name: hist[src] for name, src in coarser.items()}
     event_weeks = tuple(events.select(week_of(pl.col("effective_date")).unique()).to_series().drop_nulls().to_list())
     firsts = {name: hist[name] for name in FIRST_TABLES}
-    return Context(sums=sums, firsts=firsts, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, lookups=lookups,
-                   parties=parties)
+    return Context(sums=sums, firsts=firsts, has_inputs=has_inputs, event_weeks=event_weeks, rows=rows, parties=parties)
 
 
 def _conform(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -204,9 +204,10 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     )
     rows = tariff.tariffed_origin(rows, events)
     rows = rows.drop(_DERIVED_FROM).rechunk()  # (already one chunk: kept so)
-    base = rows.lazy()  # one frame object: lookups recognise the rows as their own history by it
-    lookups = Lookups()
-    ctx = _context(_history(state, base, inputs, lookups, warm), has_inputs, events, base, lookups,
+    # One table of the rows, which the lookups query and which is also part of every history
+    # of shipments: what a lookup works out on it (hashes, indexes) serves the others.
+    table = Table(rows)
+    ctx = _context(_history(state, table, inputs, warm), has_inputs, events, table,
                    parties if parties is not None else state.parties)
 
     def run(family: Family) -> pl.DataFrame:

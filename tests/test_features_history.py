@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.families._history import Lookups, Part, cumulate, event_window_sums, first_seen, first_sightings, window_sums
+from features.families._history import Part, Table, Window, cumulate, first_days, first_sightings, window_sums
 
 
 def _hist(seed: int = 1) -> pl.DataFrame:
@@ -27,8 +27,8 @@ def test_window_sums_equal_a_brute_force_sum_over_the_window():
         "a": ["x", "y", "z", "x", "w", "z"], "b": ["p", "q", "p", "q", "p", None],
         "w": [0, 10, 25, 39, 20, 30],
     }, schema_overrides={"w": pl.Int32}).sort("w")
-    out = window_sums(queries.lazy(), cum, by_left=["a", "b"], by_right=["a", "b"], end=pl.col("w") - 1,
-                      length=8, values=["v"], prefix="s_").collect()
+    out = queries.with_columns(window_sums(queries, cum, on=["a", "b"], table_on=["a", "b"], window=Window(before="w", length=8),
+                                           values=["v"], prefix="s_"))
     for row in out.iter_rows(named=True):
         expect = 0 if row["b"] is None else _brute(hist, row["a"], row["b"], row["w"] - 8, row["w"] - 1)
         assert row["s_v"] == expect, row
@@ -38,16 +38,16 @@ def test_window_sums_without_length_sum_everything_up_to_the_end():
     hist = _hist(2)
     cum = cumulate(hist.lazy(), ["a", "b"], ["v"])
     queries = pl.DataFrame({"a": ["x", "y"], "b": ["p", "p"], "w": [15, 41]}, schema_overrides={"w": pl.Int32})
-    out = window_sums(queries.lazy(), cum, by_left=["a", "b"], by_right=["a", "b"], end=pl.col("w") - 1,
-                      length=None, values=["v"], prefix="s_").collect()
+    out = queries.with_columns(window_sums(queries, cum, on=["a", "b"], table_on=["a", "b"], window=Window(before="w"),
+                                           values=["v"], prefix="s_"))
     assert out["s_v"].to_list() == [_brute(hist, "x", "p", -1, 14), _brute(hist, "y", "p", -1, 40)]
 
 
 def test_event_window_sums_cover_the_weeks_before_the_event_only():
     hist = _hist(3)
     queries = pl.DataFrame({"a": ["x", "z", "y"], "b": ["q", "p", "p"], "ew": [20, 35, None]}, schema_overrides={"ew": pl.Int32})
-    out = event_window_sums(queries.lazy(), hist.lazy(), by_left=["a", "b"], by_right=["a", "b"], event_week="ew",
-                            event_weeks=[20, 35], length=6, values=["v"], prefix="e_").collect()
+    out = queries.with_columns(window_sums(queries, hist, on=["a", "b"], table_on=["a", "b"], window=Window(before="ew", length=6),
+                                           values=["v"], prefix="e_"))
     assert out["e_v"].to_list() == [_brute(hist, "x", "q", 14, 19), _brute(hist, "z", "p", 29, 34), 0]
 
 
@@ -60,13 +60,13 @@ def _rows(seed: int) -> pl.DataFrame:
 def test_rows_read_as_their_own_history_give_the_sums_of_a_separate_table():
     rows = _rows(4)
     state = _hist(5)  # an earlier table with the same columns, read as a second part
-    base = rows.lazy()  # the lookups recognise the rows as their own history by this object
-    parts = (Part(state.lazy()), Part(base, {"period": "wk"}, keep="fresh"))
+    base = Table(rows)  # the lookups recognise the rows as their own history by this table
+    parts = (Part(Table(state)), Part(base, {"period": "wk"}, keep="fresh"))
     as_table = pl.concat([state, rows.filter("fresh").select("a", "b", pl.col("wk").alias("period"), "v")])
     for length in (None, 6):
-        kw = dict(by_left=["a", "b"], by_right=["a", "b"], end=pl.col("wk") - 1, length=length, values=["v"], prefix="s_")
-        got = window_sums(base, parts, queries=base, lookups=Lookups(), **kw).collect()["s_v"]
-        expect = window_sums(base, as_table.lazy(), **kw).collect()["s_v"]
+        kw = dict(on=["a", "b"], table_on=["a", "b"], window=Window(before="wk", length=length), values=["v"], prefix="s_")
+        got = window_sums(base, parts, **kw)[0]
+        expect = window_sums(rows, as_table, **kw)[0]
         assert got.to_list() == expect.to_list()
         assert got.sum() > 0  # the comparison is not between two columns of zeros
 
@@ -74,11 +74,10 @@ def test_rows_read_as_their_own_history_give_the_sums_of_a_separate_table():
 def test_first_seen_over_parts_takes_the_earliest_day_and_skips_rows_that_are_not_history():
     rows = pl.DataFrame({"a": ["x", "y", "x", "z"], "first_day": [30, 12, 20, 5], "fresh": [True, True, True, False]})
     state = pl.DataFrame({"a": ["x", "w"], "first_day": [25, 3]})
-    base = rows.lazy()
-    out = first_seen(base, (Part(state.lazy()), Part(base, keep="fresh")), on=["a"], name="first",
-                     queries=base, lookups=Lookups()).collect()
+    base = Table(rows)
+    first = first_days(base, (Part(Table(state)), Part(base, keep="fresh")), on=["a"])
     # x: min(25 in the state, 30 and 20 in the rows); y: only its own row; z: its row is not history
-    assert out["first"].to_list() == [20, 12, 20, None]
+    assert first.to_list() == [20, 12, 20, None]
 
 
 def test_first_sightings_reduce_kept_rows_to_one_per_key_with_its_earliest_day():
@@ -90,9 +89,8 @@ def test_first_sightings_reduce_kept_rows_to_one_per_key_with_its_earliest_day()
         "day": rng.integers(100, 900, n).astype(np.int32),
         "fresh": rng.random(n) < 0.8,
     })
-    base = rows.lazy()
-    got = first_sightings(Part(base, {"exporter_id": "exp", "origin": "org", "first_day": "day"}, keep="fresh"),
-                          ["exporter_id", "origin"], Lookups())
+    got = first_sightings(Part(Table(rows), {"exporter_id": "exp", "origin": "org", "first_day": "day"}, keep="fresh"),
+                          ["exporter_id", "origin"])
     want = (rows.filter(pl.col("fresh"), pl.col("exp").is_not_null(), pl.col("org").is_not_null())
             .group_by(pl.col("exp").alias("exporter_id"), pl.col("org").alias("origin")).agg(pl.col("day").min().alias("first_day")))
     assert got.columns == ["exporter_id", "origin", "first_day"] and got["first_day"].dtype == pl.Int32

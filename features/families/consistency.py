@@ -12,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import FOREIGN_MARK, LADING_COUNTRY, MID_COUNTRY, WEEK, Context
+from features.families._history import Window
 
 
 def _flag(cond: pl.Expr) -> pl.Expr:
@@ -20,8 +21,8 @@ def _flag(cond: pl.Expr) -> pl.Expr:
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     origin = pl.col("origin_country")
-    lf = ctx.window_sums(lf, "exporter_marks", on=["exporter_id"], table_on=["exporter_id"], end=pl.col(WEEK) - 1,
-                         periods=None, values=["n", "foreign"], prefix="_exporter_earlier_")
+    lf = ctx.window_sums(lf, "exporter_marks", on=["exporter_id"], table_on=["exporter_id"], window=Window(before=WEEK),
+                         values=["n", "foreign"], prefix="_exporter_earlier_")
     lines, foreign = pl.col("_exporter_earlier_n"), pl.col("_exporter_earlier_foreign")
     lading, mid = pl.col(LADING_COUNTRY), pl.col(MID_COUNTRY)
     marked = (foreign + pl.col(FOREIGN_MARK)) / (lines + 1)  # earlier lines, plus this one

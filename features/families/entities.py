@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import CHAPTER, DAY, HS6, VALUE_CENTS, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS
+from features.families._history import _EPOCH_MONDAY_DAYS, Window
 from features.params import EARLY_WEEKS, LONG_WEEKS, NEW_EXPORTER_DAYS, RECENT_WEEKS
 
 #: The lookups' columns (dropped at the end).
@@ -43,14 +43,15 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     # Lines in the first weeks: while inside them, everything shipped so far (one lookup up
     # to the week before arrival); afterwards, the exporter's fixed early total: its lines up
     # to the end of its first weeks in the history (no history, no total: 0).
-    exporter = dict(on=["exporter_id"], table_on=["exporter_id"], periods=None, values=["n"])
-    lf = ctx.window_sums(lf, "exports_total", end=pl.col(WEEK) - 1, prefix="_exporter_sofar_", **exporter)
-    lf = ctx.window_sums(lf, "exports_total", end=_last_early_week(first_exporter), prefix="_exporter_early_", **exporter)
-    lf = ctx.window_sums(lf, "exporter_chapters", end=pl.col(DAY) - 1, prefix="_exporter_chapters_", period="first_day",
+    exporter = dict(on=["exporter_id"], table_on=["exporter_id"], values=["n"])
+    lf = ctx.window_sums(lf, "exports_total", window=Window(before=WEEK), prefix="_exporter_sofar_", **exporter)
+    lf = ctx.window_sums(lf, "exports_total", window=Window(before=_last_early_week(first_exporter) + 1),
+                         prefix="_exporter_early_", **exporter)
+    lf = ctx.window_sums(lf, "exporter_chapters", window=Window(before=DAY, period="first_day"), prefix="_exporter_chapters_",
                          **exporter)
     from_origin = dict(on=[HS6, "origin_country"], table_on=["hs6", "origin_country"], values=["value"])
     from_all = dict(on=[HS6], table_on=["hs6"], values=["value"])
-    recent = dict(end=pl.col(WEEK) - 1, periods=RECENT_WEEKS)
+    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS))
     lf = ctx.window_sums(lf, "national", prefix="_origin_recent_", **recent, **from_origin)
     lf = ctx.window_sums(lf, "national_total", prefix="_all_recent_", **recent, **from_all)
     lf = ctx.before_event(lf, "national", weeks=LONG_WEEKS, prefix="_origin_before_", **from_origin)

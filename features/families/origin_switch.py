@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import DAY, HS6, VALUE_CENTS, WEEK, Context
+from features.families._history import Window
 from features.params import LONG_WEEKS, RECENT_WEEKS
 
 #: The lookups' columns (dropped at the end).
@@ -21,13 +22,13 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     t = "ev_tariffed_origin"
     from_tariffed = dict(on=["importer_id", HS6, t], table_on=["importer_id", "hs6", "origin_country"], values=["value"])
     from_all = dict(on=["importer_id", HS6], table_on=["importer_id", "hs6"], values=["value"])
-    recent = dict(end=pl.col(WEEK) - 1, periods=RECENT_WEEKS)
+    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS))
     lf = ctx.before_event(lf, "imports", weeks=LONG_WEEKS, prefix="_tariffed_before_", **from_tariffed)
     lf = ctx.before_event(lf, "imports_total", weeks=LONG_WEEKS, prefix="_all_before_", **from_all)
     lf = ctx.window_sums(lf, "imports", prefix="_tariffed_recent_", **recent, **from_tariffed)
     lf = ctx.window_sums(lf, "imports_total", prefix="_all_recent_", **recent, **from_all)
-    lf = ctx.window_sums(lf, "exporter_origins", on=["exporter_id"], table_on=["exporter_id"], end=pl.col(DAY) - 1,
-                         periods=None, values=["n"], prefix="_exporter_origins_", period="first_day")
+    lf = ctx.window_sums(lf, "exporter_origins", on=["exporter_id"], table_on=["exporter_id"],
+                         window=Window(before=DAY, period="first_day"), values=["n"], prefix="_exporter_origins_")
     lf = lf.with_columns(
         ctx.first_days("first_exporter_origin", on=["exporter_id", "origin_country"]).alias("_first_origin_day"),
         ctx.first_days("first_pair", on=["importer_id", "exporter_id"]).alias("_first_pair_day"),

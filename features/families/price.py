@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import HS6, MONTH, Context
-from features.families._history import LOG_SCALE
+from features.families._history import LOG_SCALE, Window
 from features.params import PRICE_MIN_LINES, PRICE_MIN_SD, PRICE_MONTHS
 
 #: Prefixes of the norm sums' columns: of the declared origin, of the tariffed origin.
@@ -32,8 +32,8 @@ def _norm(prefix: str) -> tuple[pl.Expr, pl.Expr]:
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     for prefix, origin in ((_DECLARED, "origin_country"), (_TARIFFED, "ev_tariffed_origin")):
-        lf = ctx.window_sums(lf, "price", on=[HS6, origin], table_on=["hs6", "origin_country"], end=pl.col(MONTH) - 1,
-                             periods=PRICE_MONTHS, values=_SUMS, prefix=prefix)
+        lf = ctx.window_sums(lf, "price", on=[HS6, origin], table_on=["hs6", "origin_country"],
+                             window=Window(before=MONTH, length=PRICE_MONTHS), values=_SUMS, prefix=prefix)
     mu_d, sd_d = _norm(_DECLARED)
     mu_t, _ = _norm(_TARIFFED)
     lu = (pl.col("declared_value_usd") / pl.col("weight_kg")).log()

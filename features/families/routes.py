@@ -79,9 +79,16 @@ def firm_countries(ctx: Context) -> pl.DataFrame:
 def transit_imports(ctx: Context) -> pl.DataFrame:
     """Weekly history of the transit countries' imports: ``hs6``, ``supplier_country``,
     ``country``, ``period`` (the later of the import's week and its firm's first week) and
-    ``value`` in cents. Imports of firms never seen exporting are not any country's."""
+    ``value`` in cents. Imports of firms never seen exporting are not any country's.
+
+    Only the products and suppliers the build's lines are on a route of are kept (their
+    HS6 and tariffed origin): the rest of the component imports is never looked up, and
+    a copy of the whole history would be the build's largest table.
+    """
     cols = ["importer_id", "hs6", "supplier_country", "period", "value"]
-    parts = _frames(ctx, ctx.sums["inputs"], cols)
+    wanted = ctx.lookups.frame(ctx.rows).select(
+        pl.col(HS6).alias("hs6"), pl.col("ev_tariffed_origin").alias("supplier_country")).drop_nulls().unique()
+    parts = [df.join(wanted, on=["hs6", "supplier_country"], how="semi") for df in _frames(ctx, ctx.sums["inputs"], cols)]
     rows = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(
         schema={"importer_id": pl.String, "hs6": pl.String, "supplier_country": pl.String, "period": pl.Int32,
                 "value": pl.Int64})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import DAY, HS6, VALUE_CENTS, WEEK, Context
-from features.families._history import CENTS
+from features.families._history import CENTS, Window
 from features.params import LONG_WEEKS, RECENT_WEEKS
 
 NAMES = ("va_pass_through_share", "va_value_added_ratio", "va_tariffed_content_share")
@@ -24,17 +24,16 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     if not ctx.has_inputs:
         return lf.with_columns(pl.lit(None, dtype=pl.Float64).alias(n) for n in (*NAMES, *EVIDENCE))
     tariffed = "ev_tariffed_origin"
-    window = dict(end=pl.col(WEEK) - 1, values=["value"])
+    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS), values=["value"])
+    long = dict(window=Window(before=WEEK, length=LONG_WEEKS), values=["value"])
     lf = ctx.window_sums(lf, "inputs", on=["exporter_id", HS6, tariffed], table_on=["importer_id", "hs6", "supplier_country"],
-                         periods=RECENT_WEEKS, prefix="_inputs_tariffed_recent_", **window)
+                         prefix="_inputs_tariffed_recent_", **recent)
     lf = ctx.window_sums(lf, "exports", on=["exporter_id", HS6], table_on=["exporter_id", "hs6"],
-                         periods=RECENT_WEEKS, prefix="_exports_recent_", **window)
-    lf = ctx.window_sums(lf, "inputs_total", on=["exporter_id"], table_on=["importer_id"],
-                         periods=LONG_WEEKS, prefix="_inputs_long_", **window)
+                         prefix="_exports_recent_", **recent)
+    lf = ctx.window_sums(lf, "inputs_total", on=["exporter_id"], table_on=["importer_id"], prefix="_inputs_long_", **long)
     lf = ctx.window_sums(lf, "inputs_by_country", on=["exporter_id", tariffed], table_on=["importer_id", "supplier_country"],
-                         periods=LONG_WEEKS, prefix="_inputs_tariffed_long_", **window)
-    lf = ctx.window_sums(lf, "exports_total", on=["exporter_id"], table_on=["exporter_id"],
-                         periods=LONG_WEEKS, prefix="_exports_long_", **window)
+                         prefix="_inputs_tariffed_long_", **long)
+    lf = ctx.window_sums(lf, "exports_total", on=["exporter_id"], table_on=["exporter_id"], prefix="_exports_long_", **long)
     lf = lf.with_columns(ctx.first_days("first_input_importer", on=["exporter_id"], table_on=["importer_id"]).alias("_first_input_day"))
     own = pl.col(VALUE_CENTS)  # the line's own value in cents
     covered = pl.col("_first_input_day") < pl.col(DAY)
