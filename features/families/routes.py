@@ -31,7 +31,7 @@ from dataclasses import replace
 import polars as pl
 
 from features.families._context import EVENT_WEEK, HS6, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, CENTS, History, first_sightings
+from features.families._history import _EPOCH_MONDAY_DAYS, CENTS, History, Table, Window, first_sightings, parts
 from features.params import LONG_WEEKS, RECENT_WEEKS
 
 NAME = "route_transit_cover"
@@ -46,9 +46,9 @@ _TEMP = ("_rt_exports_recent_value", "_rt_exports_before_value", "_rt_imports_re
 def _frames(ctx: Context, hist: History, logical: list[str]) -> list[pl.DataFrame]:
     """The history rows of each part of ``hist`` (rows that are history only), by logical column names."""
     out = []
-    for part in ctx.lookups.parts(hist):
+    for part in parts(hist):
         cols = [pl.col(c).alias(n) for n, c in zip(logical, part.cols(logical), strict=True)]
-        df = ctx.lookups.frame(part.frame)
+        df = part.table.frame
         if part.keep is None:
             out.append(df.select(cols))
         else:
@@ -67,7 +67,7 @@ def firm_countries(ctx: Context) -> pl.DataFrame:
     """``exporter_id``, ``country`` (the first origin it declared; ties: the first code) and
     ``first_day``, the day of that first declaration, from the first-seen history."""
     keys = ["exporter_id", "origin_country"]
-    seen = [first_sightings(part, keys, ctx.lookups) for part in ctx.lookups.parts(ctx.firsts["first_exporter_origin"])]
+    seen = [first_sightings(part, keys) for part in parts(ctx.firsts["first_exporter_origin"])]
     if not seen:
         return pl.DataFrame(schema={"exporter_id": pl.String, "country": pl.String, "first_day": pl.Int32})
     return pl.concat(seen, how="vertical_relaxed").group_by("exporter_id").agg(
@@ -86,10 +86,10 @@ def transit_imports(ctx: Context) -> pl.DataFrame:
     a copy of the whole history would be the build's largest table.
     """
     cols = ["importer_id", "hs6", "supplier_country", "period", "value"]
-    wanted = ctx.lookups.frame(ctx.rows).select(
+    wanted = ctx.rows.frame.select(
         pl.col(HS6).alias("hs6"), pl.col("ev_tariffed_origin").alias("supplier_country")).drop_nulls().unique()
-    parts = [df.join(wanted, on=["hs6", "supplier_country"], how="semi") for df in _frames(ctx, ctx.sums["inputs"], cols)]
-    rows = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(
+    kept = [df.join(wanted, on=["hs6", "supplier_country"], how="semi") for df in _frames(ctx, ctx.sums["inputs"], cols)]
+    rows = pl.concat(kept, how="vertical_relaxed") if kept else pl.DataFrame(
         schema={"importer_id": pl.String, "hs6": pl.String, "supplier_country": pl.String, "period": pl.Int32,
                 "value": pl.Int64})
     firms = firm_countries(ctx)
@@ -114,8 +114,8 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     if not ctx.has_inputs:
         return lf.with_columns(route.alias("ev_route"), pl.lit(None, dtype=pl.Float64).alias(NAME),
                                *[pl.lit(None, dtype=pl.Float64).alias(n) for n in EVIDENCE[1:]])
-    rctx = replace(ctx, sums={**ctx.sums, TRANSIT: transit_imports(ctx).lazy()})
-    recent = dict(end=pl.col(WEEK) - 1, periods=RECENT_WEEKS)
+    rctx = replace(ctx, sums={**ctx.sums, TRANSIT: Table(transit_imports(ctx))})
+    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS))
     exports = dict(on=[HS6, "origin_country"], table_on=["hs6", "origin_country"], values=["value"])
     imports = dict(on=[HS6, t, "origin_country"], table_on=["hs6", "supplier_country", "country"], values=["value"])
     lf = rctx.window_sums(lf, "national", prefix="_rt_exports_recent_", **recent, **exports)
