@@ -13,9 +13,9 @@ build that runs many lookups over the same tables pays for the shared parts once
    both sides are ordered by a counting sort (a merge sort for a huge range); a side
    already in order (a file sorted by arrival date) is read in place, with no sort.
 
-Linear in rows: no sort of the data (the sort-based and ``join_asof`` forms are several
-times slower). Sums are integers (int64), so the result
-does not depend on the order rows are added in.
+Linear in rows: the data is never sorted by key, and a side is ordered by period only
+when it is not in order already. Sums are integers (int64), so the result does not depend
+on the order rows are added in.
 """
 from __future__ import annotations
 
@@ -161,7 +161,15 @@ def _order(periods, lo, span, counting):
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk(h_slot, h_period, h_values, n_slots, q_slot, q_x, offsets, signs, lo, span, counting):
+def _walk(history, queries, window, periods):
+    """:func:`window_totals`' pass. ``history`` is ``(slot, period, values, n_slots)``,
+    ``queries`` ``(slot, bound)``, ``window`` ``(offsets, signs)`` (each query adds
+    ``sign`` x its key's total before ``bound - offset``) and ``periods`` ``(lo, span,
+    counting)``, the range a counting sort orders periods over (see :func:`_order`)."""
+    h_slot, h_period, h_values, n_slots = history
+    q_slot, q_x = queries
+    offsets, signs = window
+    lo, span, counting = periods
     m = h_values.shape[1]
     n_off = offsets.shape[0]
     nq = q_slot.shape[0]
@@ -175,8 +183,8 @@ def _walk(h_slot, h_period, h_values, n_slots, q_slot, q_x, offsets, signs, lo, 
     # One pass over the history in period order, a period at a time: before adding the rows
     # of period p, every query (of every offset) whose bound x - offset is <= p adds
     # ``sign`` x the totals so far (periods < bound): +T(x) - T(x - length) is the window,
-    # with no array per offset. Queries are checked once per period, not once per row (a
-    # third faster than per row).
+    # with no array per offset. Queries are checked once per period, not once per history
+    # row: most rows share their period with the row before.
     ii = 0
     while True:
         r = ii if h_sorted or ii == nh else ho[ii]
@@ -230,9 +238,8 @@ def window_totals(h_slot: np.ndarray, h_period: np.ndarray, h_values: np.ndarray
     hi = int(max(a.max() for a in sizes)) if sizes else 0
     span = hi - lo + 1
     counting = span <= _MAX_COUNTING_RANGE
-    return _walk(_ro(h_slot), _ro(h_period), _ro(np.ascontiguousarray(h_values, dtype=np.int64)), int(n_slots),
-                 _ro(q_slot), _ro(q_x), _ro(offs), _ro(signs), lo,
-                 span if counting else 1, counting)
+    history = (_ro(h_slot), _ro(h_period), _ro(np.ascontiguousarray(h_values, dtype=np.int64)), int(n_slots))
+    return _walk(history, (_ro(q_slot), _ro(q_x)), (_ro(offs), _ro(signs)), (lo, span if counting else 1, counting))
 
 
 def totals_before(h_key: np.ndarray, h_period: np.ndarray, h_values: np.ndarray,
