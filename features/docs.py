@@ -47,11 +47,11 @@ Rules shared by all history features:
 
 def render() -> str:
     """The whole Markdown document."""
-    parts = [_INTRO]
+    pieces = [_INTRO]
     for family in FAMILIES:
-        parts.append(f"\n## {_FAMILY_TITLES.get(family, family)}\n")
+        pieces.append(f"\n## {_FAMILY_TITLES.get(family, family)}\n")
         for f in (x for x in REGISTRY if x.family == family):
-            parts.append(
+            pieces.append(
                 f"\n### `{f.name}`\n\n{f.description}\n\n"
                 f"- Direction: **{f.direction}** values are suspicious\n"
                 f"- Reason code: `{f.reason_code}`\n"
@@ -59,4 +59,4 @@ def render() -> str:
                 f"- Fields: {', '.join(f'`{c}`' for c in f.fields)}\n"
                 f"- Why: {f.why}\n"
             )
-    return "".join(parts)
+    return "".join(pieces)

@@ -15,8 +15,8 @@ per-key counts (integers: exact, order-independent sums); :func:`profiles` reads
 any rows. A model stores the counts of its training labels and scores later lines with
 them: at scoring no label is read, the profiles hold the counts up to the training span.
 
-Pure Polars; keys are strings (parts joined with a unit separator), null when any part is
-null: a line with no importer is its own unknown party and has no history.
+Pure Polars; keys are strings (their columns' values joined with a unit separator), null
+when any of them is null: a line with no importer is its own unknown party and has no history.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from features.families._history import week_of
 
 #: Prior weight of the overall rate, in inspected lines.
 SMOOTHING = 20.0
-#: Separator of a key's parts (never in a code).
+#: Separator of a key's columns (never in a code).
 SEP = "\x1f"
 #: Column of the counts table: the key kind (``importer``, ``hs6``, ...).
 KIND, KEY, WEEK, INSPECTED, HITS = "kind", "key", "week", "inspected", "hits"
@@ -41,9 +41,9 @@ PREFIX = "op_"
 _COUNTS_SCHEMA = {KIND: pl.String, KEY: pl.String, WEEK: pl.Int32, INSPECTED: pl.Int64, HITS: pl.Int64}
 
 
-def key_expr(parts: Sequence[pl.Expr]) -> pl.Expr:
-    """One string per row from the key's parts (null when any part is null or empty)."""
-    cast = [p.cast(pl.String) for p in parts]
+def key_expr(columns: Sequence[pl.Expr]) -> pl.Expr:
+    """One string per row from the key's columns (null when any of them is null or empty)."""
+    cast = [c.cast(pl.String) for c in columns]
     joined = pl.concat_str(cast, separator=SEP, ignore_nulls=False)
     blank = pl.any_horizontal([(c.is_null() | (c.str.strip_chars() == "")) for c in cast])
     return pl.when(blank).then(None).otherwise(joined)
@@ -53,7 +53,7 @@ def key_expr(parts: Sequence[pl.Expr]) -> pl.Expr:
 class OutcomeCounts:
     """Weekly inspected / hit counts per key of labelled lines (``table``), and the keys' definitions.
 
-    ``keys`` names each kind's parts as column names (plain data, so the counts can be saved).
+    ``keys`` names each kind's key columns (plain data, so the counts can be saved).
     """
 
     keys: dict[str, list[str]] = field(default_factory=dict)  # kind -> [column or "hs6"/"chapter"]
@@ -79,8 +79,8 @@ class OutcomeCounts:
         return cls({k: list(v) for k, v in keys.items()}, table)
 
 
-def _part(name: str) -> pl.Expr:
-    """A key part by name: a column, or ``hs6`` / ``chapter`` of the HS code."""
+def _key_column(name: str) -> pl.Expr:
+    """A key column by name: a column, or ``hs6`` / ``chapter`` of the HS code."""
     if name == "hs6":
         return pl.col("hs_code").str.slice(0, 6)
     if name == "chapter":
@@ -88,7 +88,7 @@ def _part(name: str) -> pl.Expr:
     return pl.col(name)
 
 
-#: The default kinds as part names (see :func:`_part`).
+#: The default kinds as key column names (see :func:`_key_column`).
 DEFAULT_KEYS: dict[str, list[str]] = {
     "importer": ["importer_id"],
     "exporter": ["exporter_id"],
@@ -113,17 +113,17 @@ def fit_counts(rows: pl.DataFrame | pl.LazyFrame, label: str | pl.Series, keys: 
         label = "_label"
     lf = lf.with_columns(pl.col(label).cast(pl.Float64).fill_nan(None).alias("_y"), week_of(pl.col("arrival_date")).alias(WEEK))
     lf = lf.filter(pl.col("_y").is_not_null() & pl.col(WEEK).is_not_null())
-    parts = [
+    counts = [
         lf.group_by(WEEK).agg(pl.len().cast(pl.Int64).alias(INSPECTED), (pl.col("_y") == 1).sum().cast(pl.Int64).alias(HITS))
         .select(pl.lit(OVERALL).alias(KIND), pl.lit("").alias(KEY), WEEK, INSPECTED, HITS)
     ]
     for kind, names in keys.items():
-        parts.append(
-            lf.select(key_expr([_part(n) for n in names]).alias(KEY), WEEK, "_y").drop_nulls(KEY)
+        counts.append(
+            lf.select(key_expr([_key_column(n) for n in names]).alias(KEY), WEEK, "_y").drop_nulls(KEY)
             .group_by(KEY, WEEK).agg(pl.len().cast(pl.Int64).alias(INSPECTED), (pl.col("_y") == 1).sum().cast(pl.Int64).alias(HITS))
             .select(pl.lit(kind).alias(KIND), KEY, WEEK, INSPECTED, HITS)
         )
-    table = pl.concat([p.collect() for p in parts]).cast(_COUNTS_SCHEMA).sort(KIND, KEY, WEEK)
+    table = pl.concat([c.collect() for c in counts]).cast(_COUNTS_SCHEMA).sort(KIND, KEY, WEEK)
     return OutcomeCounts({k: list(v) for k, v in keys.items()}, table)
 
 
@@ -161,7 +161,7 @@ def profiles(rows: pl.DataFrame, counts: OutcomeCounts, *, smoothing: float = SM
         missing = [n for n in names if n not in ("hs6", "chapter") and n not in rows.columns]
         if missing:
             raise ValueError(f"the rows lack the column(s) {', '.join(missing)} of the outcome profile {kind!r}")
-        q = base.with_columns(rows.select(key_expr([_part(n) for n in names]).alias(KEY)).to_series())
+        q = base.with_columns(rows.select(key_expr([_key_column(n) for n in names]).alias(KEY)).to_series())
         got = _before(q, table(kind)).sort("_row")
         n, hits = got[INSPECTED], got[HITS]
         rate = (hits.cast(pl.Float64) + smoothing * prior) / (n.cast(pl.Float64) + smoothing)

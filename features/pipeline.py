@@ -220,8 +220,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="waypoint-family") as pool:
         costliest_first = sorted(FAMILIES, key=lambda fc: -fc[1])
         done = {family: pool.submit(run, family) for family, _ in costliest_first}
-        parts = [done[family].result() for family, _ in FAMILIES]
-    lf = pl.concat([rows, *parts], how="horizontal").lazy()
+        added_by_family = [done[family].result() for family, _ in FAMILIES]
+    lf = pl.concat([rows, *added_by_family], how="horizontal").lazy()
     added = [c for c in lf.collect_schema().names() if c in FEATURE_NAMES or c.startswith("ev_")]
     feats = lf.select(*added).with_columns([pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES]).collect()
     # The duty at risk is worked out on a narrow lazy copy and stacked beside the rest: an

@@ -278,16 +278,16 @@ def reason_expr(feature: Feature) -> pl.Expr:
     Fields are ``{value}`` (the feature) or column names of the feature frame; missing
     evidence renders as ``?`` rather than hiding the sentence.
     """
-    parts: list[str] = []
+    pieces: list[str] = []
     exprs: list[pl.Expr] = []
     for literal, field, spec, _ in string.Formatter().parse(feature.reason):
-        parts.append(literal)
+        pieces.append(literal)
         if field is None:
             continue
         col = pl.col(feature.name if field == "value" else field)
         exprs.append(_render_field(col, spec or "").fill_null("?"))
-        parts.append("{}")
-    sentence = pl.format("".join(parts), *exprs) if exprs else pl.lit("".join(parts))
+        pieces.append("{}")
+    sentence = pl.format("".join(pieces), *exprs) if exprs else pl.lit("".join(pieces))
     return pl.when(pl.col(feature.name).is_not_null()).then(sentence).otherwise(None).alias(f"reason_{feature.name}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.families._history import Part, Table, Window, cumulate, first_days, first_sightings, window_sums
+from features.families._history import Part, Table, Window, first_days, period_sums, first_sightings, window_sums
 
 
 def _hist(seed: int = 1) -> pl.DataFrame:
@@ -22,12 +22,12 @@ def _brute(hist: pl.DataFrame, a: str, b: str, lo: int, hi: int) -> int:
 
 def test_window_sums_equal_a_brute_force_sum_over_the_window():
     hist = _hist()
-    cum = cumulate(hist.lazy(), ["a", "b"], ["v"])
+    sums = period_sums(hist.lazy(), ["a", "b"], ["v"])
     queries = pl.DataFrame({
         "a": ["x", "y", "z", "x", "w", "z"], "b": ["p", "q", "p", "q", "p", None],
         "w": [0, 10, 25, 39, 20, 30],
     }, schema_overrides={"w": pl.Int32}).sort("w")
-    out = queries.with_columns(window_sums(queries, cum, on=["a", "b"], table_on=["a", "b"], window=Window(before="w", length=8),
+    out = queries.with_columns(window_sums(queries, sums, on=["a", "b"], table_on=["a", "b"], window=Window(before="w", length=8),
                                            values=["v"], prefix="s_"))
     for row in out.iter_rows(named=True):
         expect = 0 if row["b"] is None else _brute(hist, row["a"], row["b"], row["w"] - 8, row["w"] - 1)
@@ -36,9 +36,9 @@ def test_window_sums_equal_a_brute_force_sum_over_the_window():
 
 def test_window_sums_without_length_sum_everything_up_to_the_end():
     hist = _hist(2)
-    cum = cumulate(hist.lazy(), ["a", "b"], ["v"])
+    sums = period_sums(hist.lazy(), ["a", "b"], ["v"])
     queries = pl.DataFrame({"a": ["x", "y"], "b": ["p", "p"], "w": [15, 41]}, schema_overrides={"w": pl.Int32})
-    out = queries.with_columns(window_sums(queries, cum, on=["a", "b"], table_on=["a", "b"], window=Window(before="w"),
+    out = queries.with_columns(window_sums(queries, sums, on=["a", "b"], table_on=["a", "b"], window=Window(before="w"),
                                            values=["v"], prefix="s_"))
     assert out["s_v"].to_list() == [_brute(hist, "x", "p", -1, 14), _brute(hist, "y", "p", -1, 40)]
 

@@ -82,7 +82,7 @@ def key_hash(cols: Sequence[str | pl.Expr]) -> pl.Expr:
     return pl.when(pl.any_horizontal([e.is_null() for e in exprs])).then(None).otherwise(h)
 
 
-def cumulate(hist: pl.LazyFrame, keys: Sequence[str], values: Sequence[str], period: str = "period") -> pl.LazyFrame:
+def period_sums(hist: pl.LazyFrame, keys: Sequence[str], values: Sequence[str], period: str = "period") -> pl.LazyFrame:
     """Per (key, period) sums of integer ``values``: history in the form :func:`window_sums` reads.
 
     Re-aggregating is optional (``window_sums`` accepts repeated (key, period) rows, e.g. a
@@ -294,7 +294,7 @@ def window_sums(rows: Table | pl.DataFrame | pl.LazyFrame, history: History, *, 
     """``{prefix}{value}`` for every row: the sum of ``value`` over the periods of ``window``
     in the history rows whose key ``table_on`` equals the row's key ``on``.
 
-    ``history`` holds rows ``(table_on..., period, values...)`` (see :func:`cumulate`;
+    ``history`` holds rows ``(table_on..., period, values...)`` (see :func:`period_sums`;
     repeated (key, period) rows are summed), as one table or as parts whose sums add up.
     Keys with no history give 0 (a count of nothing), never null; rows whose key or bound
     is null give 0 too, and features decide what that means. One value per row of ``rows``,

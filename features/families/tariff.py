@@ -168,11 +168,12 @@ def _per_combination(codes: pl.Series, events: pl.DataFrame) -> _Combinations | 
     # HS codes: one group per distinct set of matching prefixes. A null code matches no
     # prefix, exactly as "" does (the events' prefixes are not empty).
     codes = pl.concat([codes.fill_null("").rename("hs_code"), pl.Series("hs_code", [""])]).unique()
-    matched = pl.DataFrame(codes).with_columns([pl.col("hs_code").str.starts_with(p).alias(f"_m{i}") for i, p in enumerate(prefixes)])
-    flags = [f"_m{i}" for i in range(len(prefixes))] or [pl.lit(True).alias("_m")]
-    groups = matched.group_by(flags, maintain_order=True).agg(pl.col("hs_code").first().alias("_code"), pl.col("hs_code").alias("_codes"))
-    groups = groups.with_row_index("_g")
-    code_group = groups.select("_g", "_codes").explode("_codes")
+    flags = [f"_starts_with_{i}" for i in range(len(prefixes))]
+    matched = pl.DataFrame(codes).with_columns(pl.col("hs_code").str.starts_with(p).alias(f) for f, p in zip(flags, prefixes))
+    groups = matched.group_by(flags or [pl.lit(True).alias("_starts_with_none")], maintain_order=True).agg(
+        pl.col("hs_code").first().alias("_group_code"), pl.col("hs_code").alias("_group_codes"))
+    groups = groups.with_row_index("_code_group")
+    code_group = groups.select("_code_group", "_group_codes").explode("_group_codes")
     # Arrival dates: interval k holds dates on or after the k-th event date and before the
     # next one (k = 0: before every event); the last class is a null date.
     n_dates = len(dates) + 2
@@ -185,17 +186,21 @@ def _per_combination(codes: pl.Series, events: pl.DataFrame) -> _Combinations | 
     elsewhere = "_" * (max((len(c) for c in importers), default=0) + 1)
     imports = [*importers, elsewhere, None] if importers else [None]
 
-    table = (
-        groups.select("_g", pl.col("_code").alias("hs_code"))
-        .join(pl.DataFrame({"_d": range(n_dates), "arrival_date": starts}, schema={"_d": pl.UInt32, "arrival_date": pl.Date}), how="cross")
-        .join(pl.DataFrame({"_o": range(len(origins)), "origin_country": origins}, schema={"_o": pl.UInt32, "origin_country": pl.String}), how="cross")
-        .join(pl.DataFrame({"_i": range(len(imports)), IMPORTING: imports}, schema={"_i": pl.UInt32, IMPORTING: pl.String}), how="cross")
-    )
-    table = tariffed_origin_by_line(table.lazy(), events).with_columns(
-        (((pl.col("_g").cast(pl.UInt32) * n_dates + pl.col("_d")) * len(origins) + pl.col("_o")) * len(imports) + pl.col("_i")).alias("_at")
-    ).sort("_at").collect()
+    def classes(name: str, column: str, values: list, dtype: pl.DataType) -> pl.DataFrame:
+        return pl.DataFrame({name: range(len(values)), column: values}, schema={name: pl.UInt32, column: dtype})
 
-    group = pl.col("hs_code").fill_null("").replace_strict(code_group["_codes"], code_group["_g"], return_dtype=pl.UInt32)
+    table = (
+        groups.select("_code_group", pl.col("_group_code").alias("hs_code"))
+        .join(classes("_date_class", "arrival_date", starts, pl.Date), how="cross")
+        .join(classes("_origin_class", "origin_country", origins, pl.String), how="cross")
+        .join(classes("_import_class", IMPORTING, imports, pl.String), how="cross")
+    )
+    combination = ((pl.col("_code_group").cast(pl.UInt32) * n_dates + pl.col("_date_class")) * len(origins)
+                   + pl.col("_origin_class")) * len(imports) + pl.col("_import_class")
+    table = tariffed_origin_by_line(table.lazy(), events).with_columns(combination.alias("_combination")).sort(
+        "_combination").collect()
+
+    group = pl.col("hs_code").fill_null("").replace_strict(code_group["_group_codes"], code_group["_code_group"], return_dtype=pl.UInt32)
     when = pl.lit(pl.Series(dates, dtype=pl.Date)).search_sorted(pl.col("arrival_date"), side="right").cast(pl.UInt32)
     when = pl.when(pl.col("arrival_date").is_null()).then(pl.lit(n_dates - 1, dtype=pl.UInt32)).otherwise(when)
     origin = pl.when(pl.col("origin_country").is_null()).then(pl.lit(len(origins) - 1, dtype=pl.UInt32))
