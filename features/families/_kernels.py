@@ -3,8 +3,8 @@
 Given history rows ``(key, period, values)`` and query points ``(key, bound)``, return for
 each query the sum of the values of its key over periods strictly before the bound. Keys
 are UInt64 hashes (see ``_history.key_hash``). Three steps, each reusable on its own so a
-build that runs many lookups over the same tables pays for the shared parts once
-(``_history.Lookups``):
+build that runs many lookups over the same tables pays for what they share once (the
+indexes a ``_history.Table`` keeps):
 
 1. :func:`index` maps history keys to dense slots with a small open-addressing table;
 2. :func:`lookup` finds each query key's slot in it (``-1``: no history);
