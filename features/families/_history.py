@@ -44,7 +44,12 @@ _MIX = 0x9E3779B97F4A7C15
 
 def week_of(date: pl.Expr) -> pl.Expr:
     """Monday-based week index (Int32) of a Date expression."""
-    return ((date.cast(pl.Int32) - _EPOCH_MONDAY_DAYS) // 7).cast(pl.Int32)
+    return week_of_day(date.cast(pl.Int32)).cast(pl.Int32)
+
+
+def week_of_day(day: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """Monday-based week index of a day index (:func:`day_of`), in the day's integer type."""
+    return (day - _EPOCH_MONDAY_DAYS) // 7
 
 
 def month_of(date: pl.Expr) -> pl.Expr:

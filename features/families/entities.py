@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.families._context import CHAPTER, DAY, HS6, VALUE_CENTS, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, Window
+from features.families._history import Window, week_of_day
 from features.params import EARLY_WEEKS, LONG_WEEKS, NEW_EXPORTER_DAYS, RECENT_WEEKS
 
 #: The lookups' columns (dropped at the end).
@@ -27,7 +27,7 @@ def _age(first: str) -> pl.Expr:
 
 def _last_early_week(first_day: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     """The week index of the last of an exporter's first weeks, from its first day."""
-    return (first_day - _EPOCH_MONDAY_DAYS) // 7 + EARLY_WEEKS - 1
+    return week_of_day(first_day) + EARLY_WEEKS - 1
 
 
 def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
