@@ -33,6 +33,7 @@ def test_score_samples_equal_sklearn(data, params):
     np.testing.assert_allclose(flat.decision_function(test), forest.decision_function(test), rtol=0, atol=1e-9)
 
 
+@pytest.mark.tuning
 def test_deep_forest_uses_node_walk_and_still_matches():
     rng = np.random.default_rng(2)
     train, test = rng.normal(size=(5000, 3)), rng.normal(size=(300, 3)) * 2

@@ -49,6 +49,7 @@ def test_exporter_foreign_marks_ignore_lines_of_the_same_week():
     assert marks["b"] == 0.0  # point-in-time: the week is not complete when b arrives
 
 
+@pytest.mark.tuning
 @pytest.mark.parametrize("few", [1000, 2])  # mapped per code; too many codes: line by line
 def test_a_port_country_worked_out_per_distinct_code_equals_the_line_by_line_one(few, monkeypatch):
     monkeypatch.setattr(state, "_FEW", few)

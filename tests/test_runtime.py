@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import gc, json, os
 env = dict(os.environ); enabled = gc.isenabled(); frozen = gc.get_freeze_count(); threshold = gc.get_threshold()
@@ -52,6 +54,7 @@ print(json.dumps(seen))
 """
 
 
+@pytest.mark.tuning
 def test_a_build_leaves_the_collector_as_it_found_it_and_freezes_nothing():
     out = subprocess.run([sys.executable, "-c", BUILD_TWICE], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [[True, 0], [True, 0], [False, 0]]
