@@ -233,8 +233,8 @@ def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.D
 
 
 def _load_kernels() -> None:
-    """Import and load the compiled kernels, on the loading thread: importing numba alone
-    takes about 0.3 s, which the read then overlaps too."""
+    """Import and load the compiled kernels, on the loading thread: importing numba is a
+    fixed cost of its own, which the read then overlaps too."""
     from features.families import _kernels
 
     _kernels.warm()
