@@ -62,12 +62,12 @@ def _expand(paths: Sequence[str | Path]) -> list[Path]:
     """The files the reader reads for ``paths`` (its own glob rules); names it cannot
     resolve are left out: the read reports them before anything is written."""
     from detector.errors import InputError
-    from detector.io.read import resolve
+    from detector.io.read import expand_paths
 
     out: list[Path] = []
     for p in paths:
         try:
-            out.extend(resolve([p]))
+            out.extend(expand_paths([p]))
         except InputError:
             continue
     return out

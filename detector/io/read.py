@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -128,7 +129,7 @@ class Loaded:
         }
 
 
-def resolve(paths: Sequence[str | Path]) -> list[Path]:
+def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Expand globs and check every path is an existing file; keep order, drop repeats.
 
     A name that exists is read as itself, even with glob characters in it (``decl[1].csv``)."""
@@ -723,25 +724,38 @@ def _inputs(checks: dict[str, v.Check]) -> list[str]:
     return list(dict.fromkeys([*checks, *(c.value for c in checks.values() if c.value is not None)]))
 
 
-def _loaded(table: Table, valid: pl.DataFrame, plans, files: list[Path], per_file: dict, rejects: pl.DataFrame,
-            reject_counts: dict[str, int], reject_examples, dq, hints: list[str], strict: bool) -> Loaded:
-    """What both loaders report: the valid rows given, counts, columns found and unused."""
+class _Split(NamedTuple):
+    """What the checks made of the rows read: the valid rows, the rejected rows as read with
+    their reasons, rows per reject code, three examples per code (:func:`_rejects`), and the
+    data-quality summary of the valid rows (:func:`_dq_summary`)."""
+
+    valid: pl.DataFrame
+    rejects: pl.DataFrame
+    reject_counts: dict[str, int]
+    reject_examples: dict[str, list[dict]]
+    dq: tuple[dict[str, int], dict[str, list[dict]], int]
+
+
+def _loaded(table: Table, plans, files: list[Path], per_file: dict, split: _Split, *, mapping: Mapping | None,
+            strict: bool) -> Loaded:
+    """What both loaders report: the valid rows given, counts, columns found and unused, likely fixes."""
     found = sorted({c for p in plans for c in p.found}, key=table.names.index)
+    rows = sum(per_file.values())
     return Loaded(
         table=table,
-        valid=valid,
-        rejects=rejects,
-        rows_read=sum(per_file.values()),
-        reject_counts=reject_counts,
+        valid=split.valid,
+        rejects=split.rejects,
+        rows_read=rows,
+        reject_counts=split.reject_counts,
         files=files,
         extra_columns=list(dict.fromkeys(n for p in plans for n in p.unused)),
         found=found,
         missing_optional=[c for c in table.names if c not in found and c not in table.required],
-        reject_examples=reject_examples,
-        dq_counts=dq[0],
-        dq_examples=dq[1],
-        dq_rows=dq[2],
-        hints=hints,
+        reject_examples=split.reject_examples,
+        dq_counts=split.dq[0],
+        dq_examples=split.dq[1],
+        dq_rows=split.dq[2],
+        hints=_hints(split.rejects, split.reject_counts, split.dq[0], rows, mapping),
         strict=strict,
     )
 
@@ -759,7 +773,7 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     Raises InputError (exit 2) for a missing file, an unknown format, an empty or
     header-only file, and — all at once — every missing required or mistyped column.
     """
-    files = resolve(paths)
+    files = expand_paths(paths)
     opts = (mapping or Mapping()).read
     with tempfile.TemporaryDirectory(prefix="waypoint-read-") as tmp:
         sources = [_prepare(i, f, opts, Path(tmp)) for i, f in enumerate(files)]
@@ -784,9 +798,8 @@ def load(paths: Sequence[str | Path], table: Table, *, mapping: Mapping | None =
     if table.name in v.SCORED_TABLES:
         good = v.with_dq(good, v.scoring(checks), hit=good.get_column(_SCORED))
     valid = good.select(_valid_columns(table, extras))
-    rejects, reject_counts, reject_examples = _rejects(df.filter(~ok), v.rejecting(checks))
-    hints = _hints(rejects, reject_counts, dq[0], df.height, mapping)
-    return _loaded(table, valid, plans, files, per_file, rejects, reject_counts, reject_examples, dq, hints, strict)
+    split = _Split(valid, *_rejects(df.filter(~ok), v.rejecting(checks)), dq)
+    return _loaded(table, plans, files, per_file, split, mapping=mapping, strict=strict)
 
 
 def _encoding_flags(frame, not_utf8: list[int], checks: dict[str, v.Check], plans: list[_FilePlan], table: Table,
@@ -863,7 +876,7 @@ def load_spilled(
     ``in_memory_bytes`` in all are read by :func:`load` in memory (the same rows, twice
     as fast: no spill to write and read back).
     """
-    files = resolve(paths)
+    files = expand_paths(paths)
     if sum(f.stat().st_size for f in files) <= in_memory_bytes:
         loaded = load(files, table, mapping=mapping, strict=strict)
         return replace(loaded, valid=loaded.valid.clear()), loaded.valid.lazy()
@@ -897,12 +910,10 @@ def load_spilled(
         good = v.with_dq(good, v.scoring(checks))
     valid_path = spill / f"{table.name}.valid.parquet"
     good.select(_valid_columns(table, extras)).sink_parquet(valid_path, compression="lz4")
-    rejects, reject_counts, reject_examples = _rejects(scan.filter(~ok).drop("_i").collect(), v.rejecting(checks))
     valid = pl.scan_parquet(valid_path)
-    rows = sum(per_file.values())
-    hints = _hints(rejects, reject_counts, dq[0], rows, mapping)
-    return _loaded(table, pl.DataFrame(schema=valid.collect_schema()), plans, files, per_file, rejects,
-                   reject_counts, reject_examples, dq, hints, strict), valid
+    split = _Split(pl.DataFrame(schema=valid.collect_schema()), *_rejects(scan.filter(~ok).drop("_i").collect(),
+                                                                        v.rejecting(checks)), dq)
+    return _loaded(table, plans, files, per_file, split, mapping=mapping, strict=strict), valid
 
 
 # -- what the user should hear -------------------------------------------------------------

@@ -62,14 +62,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _expand(paths: Iterable[str | Path | None]) -> list[Path]:
     """The files named by ``paths`` (globs expanded as the reader expands them)."""
-    from detector.io.read import resolve  # the reader's rules, loaded only when checking
+    from detector.io.read import expand_paths  # the reader's rules, loaded only when checking
 
     out: list[Path] = []
     for p in paths:
         if p is None or is_stdout(p):
             continue
         try:
-            out.extend(resolve([p]))
+            out.extend(expand_paths([p]))
         except InputError:  # a missing input: the read itself reports it, before anything is written
             out.append(Path(p))
     return out
