@@ -1,7 +1,11 @@
 """The scoring job behind `waypoint score`: files in, a ranked and explained file out.
 
-read + map + validate -> features (with the model's reference state) -> forest score,
-calibration, flags, reasons -> atomic write of the scored file and of the rejects.
+:func:`run` takes a :class:`~detector.jobs.requests.ScoreRequest` through named steps,
+each a function of its own:
+
+    check -> read_lines -> (the model, loaded meanwhile) -> decide -> build_features
+    -> score_lines (forest, ranker, reasons) -> write_outputs -> the ScoreResult
+
 Nothing read is lost: ``rows_read == rows_scored + rows_rejected`` is checked before
 anything is written.
 
@@ -30,12 +34,13 @@ from detector.errors import InputError
 from detector.io.mapping import Mapping
 from detector.io.parties import load_parties, party_frame
 from detector.io.read import (
-    check_rejects, load_side_tables, load_spilled, rejects_path, side_rejects, side_warning, write_rejects, write_side_rejects,
+    Loaded, check_rejects, load_side_tables, load_spilled, rejects_path, side_rejects, side_warning, write_rejects,
+    write_side_rejects,
 )
 from detector.io.write import (
-    atomic_path, leftover_prefix, neutralise_formulas, output_format, remove_leftovers, write_frames,
+    atomic_path, check_output, leftover_prefix, neutralise_formulas, output_format, remove_leftovers, write_frames,
 )
-from features._runtime import PausedCollector
+from detector.jobs.requests import Flags, PathLike, ScoreRequest
 from features.families.tariff import conform_events
 from features.schema import INPUTS, SHIPMENTS
 from models.detector import CHUNK_ROWS, DUTY_AT_RISK, ID
@@ -78,65 +83,122 @@ class ScoreResult:
         return asdict(self)
 
 
-def score(
-    shipments: Sequence[Path],
-    output: Path,
-    *,
-    model,
-    inputs: Sequence[Path] | None = None,
-    events: Sequence[Path] | None = None,
-    mapping: Path | None = None,
-    budget: float | None = None,
-    top: int | None = None,
-    threshold: bool = False,
-    importing_country: str | None = None,
-    explore: float = 0.0,
-    progress: Progress | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-    strict: bool = False,
-    max_reject_share: float | None = None,
-    parties: Sequence[Path] | None = None,
-    rank_by: str = "risk",
-) -> ScoreResult:
-    """Score shipment files with a loaded model (see ``detector.jobs.modelref``).
+def score(shipments: PathLike | Sequence[PathLike], output: PathLike, *, model, progress: Progress | None = None,
+          **options) -> ScoreResult:
+    """The job in keyword form: :func:`run` of ``ScoreRequest.of(shipments, output, **options)``.
 
-    ``model`` carries ``detector`` (a ``models.detector.Detector``), ``name`` and
-    ``version``, or is a function returning it: it is then called in a thread while
-    the shipments are read.
+    ``options`` are the files by role (``inputs``, ``events``, ``parties``, ``mapping``) and
+    the options of :class:`~detector.jobs.requests.Flags` and ``ScoreRequest`` by name
+    (``budget``, ``top``, ``threshold``, ``explore``, ``rank_by``, ``importing_country``,
+    ``strict``, ``max_reject_share``, ``chunk_rows``).
+    """
+    return run(ScoreRequest.of(shipments, output, **options), model, say=progress)
 
-    Flags: ``top`` (a count), else ``budget`` (a share, e.g. 0.01), else with ``threshold``
-    the lines above the model's threshold, else the model's inspection budget (the one it
-    was trained with; :data:`models.calibration.DEFAULT_BUDGET` for a model without one).
-    ``explore`` is the share of the flags reserved for the forest's most unusual shipments
-    the ranker does not rank high (see ``models.ranker.explore_flags``); it does nothing
-    for a model without a ranker.
+
+def run(request: ScoreRequest, model=None, *, settings=None, say: Progress | None = None) -> ScoreResult:
+    """Score the request's shipment files with a model, through the steps of the module doc.
+
+    ``model``: a reference (``NAME@ALIAS``, ``NAME/VERSION``, a run id or a saved detector
+    directory; default ``waypoint@champion``, found with ``settings``), a loaded model
+    (``detector``, a ``models.detector.Detector``, ``name`` and ``version``), or a function
+    returning one. A reference is checked at once (a missing model fails before any file
+    is read) and, as a function, the model is loaded on a thread while the files are read.
+
+    Flags (``request.flags``): ``top`` (a count), else ``budget`` (a share, e.g. 0.01), else
+    with ``threshold`` the lines above the model's threshold, else the model's inspection
+    budget (the one it was trained with; :data:`models.calibration.DEFAULT_BUDGET` for a
+    model without one). ``explore`` is the share of the flags reserved for the forest's most
+    unusual shipments the ranker does not rank high (see ``models.ranker.explore_flags``); it
+    does nothing for a model without a ranker.
 
     Context: the features are built with the model's own tariff events (its reference
-    state); ``events`` replaces them, with a warning that the scores then differ from the
+    state); ``--events`` replaces them, with a warning that the scores then differ from the
     model's training context. ``importing_country`` is what a line that does not state one
     is taken as (default: the model's).
     """
-    say = progress or (lambda _msg: None)
+    say = say or (lambda _msg: None)
     started = time.perf_counter()
-    output = Path(output)
-    fmt = output_format(output)  # refuse an unknown extension before doing any work
-    if budget is not None and not 0 < budget <= 1:
-        raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
-    if sum(x is not None and x is not False for x in (budget, top, threshold)) > 1:
-        raise InputError("give one flag rule: --budget, --top or --threshold model",
-                         hint="without any, the model's inspection budget is used")
+    output, fmt = check(request)
+    if model is None or isinstance(model, str):
+        from detector.jobs.modelref import resolver
 
+        model = resolver(model, settings)  # a missing model is reported now, before any file is read
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output)  # spill folders and half-written files of killed runs on this output
-    # The collector pauses while the model loads and is frozen once it is in: MLflow's and
-    # scikit-learn's objects live until the end, and every collection would walk them.
-    with PausedCollector() as collector:
-        # Loading a model is mostly imports (MLflow, skops): it runs while Polars reads.
-        pending = _in_background(model) if callable(model) else None
-        return _score(shipments, output, fmt, model, pending, inputs=inputs, events=events, mapping=mapping,
-                      budget=budget, top=top, explore=explore, say=say, chunk_rows=chunk_rows, started=started,
-                      collector=collector, threshold=threshold, importing_country=importing_country,
-                      strict=strict, max_reject_share=max_reject_share, parties=parties, rank_by=rank_by)
+    # Loading a model is mostly imports (MLflow, skops): it runs while Polars reads.
+    pending = _in_background(model) if callable(model) else None
+    chunk_rows = CHUNK_ROWS if request.chunk_rows is None else request.chunk_rows
+    files = request.files
+    # The lineage the output will carry: the files' digests are computed on a thread meanwhile.
+    trace = lineage.start(files.shipments, inputs=files.inputs, events=files.events, mapping=files.mapping,
+                          party_lists=files.parties, options=request.options(chunk_rows))
+    # Spills live beside the output (same disk as the result) and are removed at the end.
+    # Named after the output and this process, so a later run can remove it if this one is killed.
+    with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
+        spill = Spill(Path(tmp), chunk_rows)
+        say("reading and validating shipments")
+        lines = read_lines(request, spill)
+        if pending is not None:
+            say("loading model")
+            model = pending.result()
+        context, budget = decide(model.detector, lines, request)
+        say(f"building features for {lines.rows_scored:,} shipments")
+        build_features(spill, lines, model.detector, context["importing_country"])
+        say("scoring")
+        scored = score_lines(spill, model, request.flags, budget, say)
+        context["above_threshold"] = scored.above_threshold
+        say(f"writing {output}")
+        metadata = {**_metadata(model, context, files.inputs), **trace.metadata(model, context)}
+        write_outputs(spill, model.detector, scored, lines, output, fmt, metadata)
+        trace.write_beside(output, fmt)  # a CSV's lineage (Parquet carries it inside)
+
+    summary = _summary(scored.reasons, scored.scores, model.detector, lines.rows_scored, context=context, budget=budget,
+                       top=request.flags.top)
+    summary["warnings"] = [*(side_warning(r) for r in lines.side_reports), *summary["warnings"]]  # side rows not used: loudly
+    return ScoreResult(
+        output=str(output),
+        rejects=str(rejects_path(output)) if lines.rows_rejected else None,
+        model=model.name,
+        model_version=str(model.version),
+        rows_read=lines.loaded.rows_read,
+        rows_scored=lines.rows_scored,
+        rows_rejected=lines.rows_rejected,
+        reject_counts=dict(lines.loaded.reject_counts),
+        dq_counts=dict(lines.loaded.dq_counts),
+        side_rejects=lines.side_reports,
+        seconds=round(time.perf_counter() - started, 2),
+        flag_rule=context["flag_rule"],
+        above_threshold=context["above_threshold"],
+        events=context["events"],
+        events_digest=context["events_digest"],
+        importing_country=context["importing_country"],
+        inputs_used=bool(files.inputs),
+        parties=context["parties"],
+        parties_digest=context["parties_digest"],
+        rank_by=request.flags.rank_by,
+        **summary,
+    )
+
+
+def check(request: ScoreRequest) -> tuple[Path, str]:
+    """Step 1: refuse a request that cannot run before anything is read, loaded or written;
+    returns the output and its format. The output, and every file written beside it (the
+    rejects, the lineage sidecar), must not be an input nor a folder; its extension must
+    name a format; the flag rule must be one rule."""
+    from detector.lineage import sidecar_path
+
+    output = Path(request.output)
+    check_output(output, request.files.named(),
+                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events", "parties")),
+                         sidecar_path(output)])
+    fmt = output_format(output)  # refuse an unknown extension before doing any work
+    flags = request.flags
+    if flags.budget is not None and not 0 < flags.budget <= 1:
+        raise InputError(f"--budget must be a share between 0 and 1 (got {flags.budget})", hint="e.g. --budget 1%")
+    if sum(x is not None and x is not False for x in (flags.budget, flags.top, flags.threshold)) > 1:
+        raise InputError("give one flag rule: --budget, --top or --threshold model",
+                         hint="without any, the model's inspection budget is used")
+    return output, fmt
 
 
 def _in_background(fn) -> Future:
@@ -154,105 +216,111 @@ def _in_background(fn) -> Future:
     return future
 
 
-def _score(shipments, output: Path, fmt: str, model, pending, *, inputs, events, mapping, budget, top, explore,
-           say: Progress, chunk_rows: int, started: float, collector: PausedCollector, threshold: bool = False,
-           importing_country: str | None = None, strict: bool = False,
-           max_reject_share: float | None = None, parties: Sequence[Path] | None = None,
-           rank_by: str = "risk") -> ScoreResult:
-    # The lineage the output will carry: the files' digests are computed on a thread meanwhile.
-    trace = lineage.start(shipments, inputs=inputs, events=events, mapping=mapping, party_lists=parties, options={
-        "budget": budget, "top": top, "threshold": threshold, "explore": explore, "importing_country": importing_country,
-        "chunk_rows": chunk_rows, "strict": strict, "max_reject_share": max_reject_share, "rank_by": rank_by})
-    # Spills live beside the output (same disk as the result) and are removed at the end.
-    # Named after the output and this process, so a later run can remove it if this one is killed.
-    with tempfile.TemporaryDirectory(prefix=leftover_prefix(output), suffix=".spill", dir=output.parent) as tmp:
-        spill = Spill(Path(tmp), chunk_rows)
-        say("reading and validating shipments")
-        in_memory = chunk_rows * CSV_ROW_BYTES  # a file of about one chunk is read in memory
-        loaded, valid = load_spilled(shipments, SHIPMENTS, tmp, mapping=Mapping.from_toml(mapping) if mapping else None,
-                                     in_memory_bytes=in_memory, strict=strict)
-        check_rejects(loaded, max_reject_share)  # a bad extract fails before any work
-        # Component imports can be as large as the shipments: spilled, never held whole.
-        inputs_loaded, inputs_valid = load_spilled(inputs, INPUTS, tmp, in_memory_bytes=in_memory) if inputs else (None, None)
-        inputs_valid = inputs_valid.drop("_source", "_line") if inputs else None
-        # The model's own events unless --events replaces them (never the shipped table behind its back).
-        events_loaded = load_side_tables(None, events)[1] if events else None
-        parties_loaded = load_parties(parties) if parties else None  # else the model's own list
-        sides = {"inputs": inputs_loaded, "events": events_loaded, "parties": parties_loaded}
-        side = side_rejects(sides, strict=strict)
-        if pending is not None:
-            say("loading model")
-            model = pending.result()
-        collector.resume(freeze=True)
-        detector = model.detector
-        context = _context(detector, events_loaded, importing_country, inputs)
-        context |= parties_context(detector, parties_loaded, context["notes"], rank_by)
-        rule_budget, context["flag_rule"] = flag_rule(detector, budget=budget, top=top, threshold=threshold)
-        rows_rejected = loaded.rejects.height
-        rows_scored = loaded.rows_read - rows_rejected
+@dataclass
+class Lines:
+    """What :func:`read_lines` read: the checked shipment lines and the side tables."""
 
-        say(f"building features for {rows_scored:,} shipments")
-        rows = valid.drop("_source", "_line")
-        if context["importing_country"]:  # a line stating none is an import of the run's (or the model's) country
-            rows = rows.with_columns(pl.col("importing_country").fill_null(pl.lit(context["importing_country"])))
-        spill.features(
-            rows,
-            inputs=inputs_valid,
-            events=None if events_loaded is None else conform_events(events_loaded.valid),
-            state=detector.state,
-            parties=party_frame(parties_loaded),
-        )
-        if spill.rows + rows_rejected != loaded.rows_read:  # the promise of the contract: nothing lost
-            raise RuntimeError(f"rows read {loaded.rows_read} != scored {spill.rows} + rejected {rows_rejected}")
+    loaded: Loaded  # the shipments' read: counts, rejects, data-quality codes (its ``valid`` is empty)
+    valid: pl.LazyFrame  # the lines to score, in file order (with ``_source`` and ``_line``)
+    inputs: pl.LazyFrame | None  # component imports to build the features with (``--inputs``)
+    sides: dict[str, Loaded | None]  # the side tables by role: inputs, events (``--events``), parties (``--parties``)
+    side_reports: list[dict]  # the side tables that rejected rows
 
-        say("scoring")
-        parts, ids = spill.parts(detector)
-        ranking = detector.rank(parts, ids, budget=rule_budget, top=top, explore=explore, threshold=threshold, rank_by=rank_by)
-        context["above_threshold"] = int((parts["priority"] > detector.threshold).sum())
-        del ids
-        say(f"explaining {int(ranking['flagged'].sum()):,} flags")
-        reasons = spill.explain(detector, parts, ranking)
-        del parts
-        scores = detector.score_frame(ranking, None, None, model.name, str(model.version)).drop(REASON_CODES, REASONS)
-        del ranking
+    @property
+    def rows_rejected(self) -> int:
+        return self.loaded.rejects.height
 
-        say(f"writing {output}")
-        with atomic_path(output) as tmp_out:
-            spill.write(detector, scores, reasons, tmp_out, fmt,
-                        metadata={**_metadata(model, context, inputs, events), **trace.metadata(model, context)})
-        trace.write_beside(output, fmt)  # a CSV's lineage (Parquet carries it inside)
-        rejects_file = rejects_path(output)
-        if rows_rejected:
-            write_rejects(loaded, output)
-        else:
-            rejects_file.unlink(missing_ok=True)  # an old rejects file would describe another run
-        write_side_rejects(output, sides, side)
+    @property
+    def rows_scored(self) -> int:
+        return self.loaded.rows_read - self.rows_rejected
 
-    summary = _summary(reasons, scores, detector, rows_scored, context=context, budget=rule_budget, top=top)
-    summary["warnings"] = [*(side_warning(r) for r in side), *summary["warnings"]]  # rows of side tables not used: loudly
-    return ScoreResult(
-        output=str(output),
-        rejects=str(rejects_file) if rows_rejected else None,
-        model=model.name,
-        model_version=str(model.version),
-        rows_read=loaded.rows_read,
-        rows_scored=rows_scored,
-        rows_rejected=rows_rejected,
-        reject_counts=dict(loaded.reject_counts),
-        dq_counts=dict(loaded.dq_counts),
-        side_rejects=side,
-        seconds=round(time.perf_counter() - started, 2),
-        flag_rule=context["flag_rule"],
-        above_threshold=context["above_threshold"],
-        events=context["events"],
-        events_digest=context["events_digest"],
-        importing_country=context["importing_country"],
-        inputs_used=bool(inputs),
-        parties=context["parties"],
-        parties_digest=context["parties_digest"],
-        rank_by=rank_by,
-        **summary,
+
+def read_lines(request: ScoreRequest, spill: Spill) -> Lines:
+    """Step 2: read, map and check the shipment files (a bad extract fails here, before any
+    work) and the side tables given, spilling the checked rows beside the spill's features."""
+    files = request.files
+    in_memory = spill.chunk_rows * CSV_ROW_BYTES  # a file of about one chunk is read in memory
+    mapping = Mapping.from_toml(files.mapping) if files.mapping else None
+    loaded, valid = load_spilled(files.shipments, SHIPMENTS, spill.dir, mapping=mapping, in_memory_bytes=in_memory,
+                                 strict=request.strict)
+    check_rejects(loaded, request.max_reject_share)  # a bad extract fails before any work
+    # Component imports can be as large as the shipments: spilled, never held whole.
+    inputs_loaded, inputs_valid = (load_spilled(files.inputs, INPUTS, spill.dir, in_memory_bytes=in_memory)
+                                   if files.inputs else (None, None))
+    inputs_valid = inputs_valid.drop("_source", "_line") if files.inputs else None
+    # The model's own events unless --events replaces them (never the shipped table behind its back).
+    events_loaded = load_side_tables(None, files.events)[1] if files.events else None
+    parties_loaded = load_parties(files.parties) if files.parties else None  # else the model's own list
+    sides = {"inputs": inputs_loaded, "events": events_loaded, "parties": parties_loaded}
+    return Lines(loaded, valid, inputs_valid, sides, side_rejects(sides, strict=request.strict))
+
+
+def decide(detector, lines: Lines, request: ScoreRequest) -> tuple[dict, float | None]:
+    """Step 3: the context the lines are scored in (whose tariff events, known parties and
+    importing country, with the warnings they call for) and the budget to flag by (None:
+    ``top`` or the threshold), the rule in words in ``context["flag_rule"]``."""
+    flags = request.flags
+    context = _context(detector, lines.sides["events"], request.importing_country, request.files.inputs)
+    context |= parties_context(detector, lines.sides["parties"], context["notes"], flags.rank_by)
+    budget, context["flag_rule"] = flag_rule(detector, budget=flags.budget, top=flags.top, threshold=flags.threshold)
+    return context, budget
+
+
+def build_features(spill: Spill, lines: Lines, detector, country: str | None) -> None:
+    """Step 4: the features of the lines, built with the model's reference state (or the
+    side tables given) into ``spill``; then the contract's promise that nothing read is lost."""
+    rows = lines.valid.drop("_source", "_line")
+    if country:  # a line stating none is an import of the run's (or the model's) country
+        rows = rows.with_columns(pl.col("importing_country").fill_null(pl.lit(country)))
+    events = lines.sides["events"]
+    spill.features(
+        rows,
+        inputs=lines.inputs,
+        events=None if events is None else conform_events(events.valid),
+        state=detector.state,
+        parties=party_frame(lines.sides["parties"]),
     )
+    if spill.rows + lines.rows_rejected != lines.loaded.rows_read:  # the promise of the contract: nothing lost
+        raise RuntimeError(f"rows read {lines.loaded.rows_read} != scored {spill.rows} + rejected {lines.rows_rejected}")
+
+
+@dataclass
+class Scored:
+    """What :func:`score_lines` computed: every line's score columns (in spill order), the
+    flagged lines' reasons, and how many lines are above the model's threshold."""
+
+    scores: pl.DataFrame
+    reasons: pl.DataFrame
+    above_threshold: int
+
+
+def score_lines(spill: Spill, model, flags: Flags, budget: float | None, say: Progress) -> Scored:
+    """Step 5: the forest's and the ranker's score parts of every line (a slice at a time),
+    file-wide ranks and flags, then the reasons of the flagged lines only."""
+    detector = model.detector
+    parts, ids = spill.parts(detector)
+    ranking = detector.rank(parts, ids, budget=budget, top=flags.top, explore=flags.explore, threshold=flags.threshold,
+                            rank_by=flags.rank_by)
+    above = int((parts["priority"] > detector.threshold).sum())
+    del ids
+    say(f"explaining {int(ranking['flagged'].sum()):,} flags")
+    reasons = spill.explain(detector, parts, ranking)
+    del parts  # the per-row arrays are the largest thing held; the score columns are built without them
+    scores = detector.score_frame(ranking, None, None, model.name, str(model.version)).drop(REASON_CODES, REASONS)
+    return Scored(scores, reasons, above)
+
+
+def write_outputs(spill: Spill, detector, scored: Scored, lines: Lines, output: Path, fmt: str,
+                  metadata: dict[str, str]) -> None:
+    """Step 6: the scored file in rank order (atomic: a failed run leaves the previous one),
+    then the rejects beside it; an old rejects file of a run that rejected nothing is removed."""
+    with atomic_path(output) as tmp_out:
+        spill.write(detector, scored.scores, scored.reasons, tmp_out, fmt, metadata=metadata)
+    if lines.rows_rejected:
+        write_rejects(lines.loaded, output)
+    else:
+        rejects_path(output).unlink(missing_ok=True)  # an old rejects file would describe another run
+    write_side_rejects(output, lines.sides, lines.side_reports)
 
 
 def flag_rule(detector, *, budget: float | None, top: int | None, threshold: bool) -> tuple[float | None, str]:
@@ -304,7 +372,7 @@ def _context(detector, events_loaded, importing_country: str | None, inputs) -> 
     }
 
 
-def _metadata(model, context: dict, inputs, events) -> dict[str, str]:
+def _metadata(model, context: dict, inputs: Sequence[PathLike] | None) -> dict[str, str]:
     """Key/value metadata of a scored Parquet file: the model and the context it was scored in."""
     return {
         "waypoint.model": str(model.name),
@@ -314,7 +382,7 @@ def _metadata(model, context: dict, inputs, events) -> dict[str, str]:
         "waypoint.events_digest": context["events_digest"],
         "waypoint.importing_country": context["importing_country"] or "",
         # Value-added features differ with and without the transit country's imports.
-        "waypoint.inputs": ("--inputs " + ", ".join(str(p) for p in inputs)) if inputs else "none (the model's reference state alone)",
+        "waypoint.inputs": ("--inputs " + ", ".join(str(Path(p)) for p in inputs)) if inputs else "none (the model's reference state alone)",
         "waypoint.parties": context["parties"],
         "waypoint.parties_digest": context["parties_digest"],
         "waypoint.rank_by": context["rank_by"],
