@@ -60,7 +60,7 @@ def compare(features: pl.DataFrame, y: np.ndarray, *, share: float, n_estimators
 
     numeric, categorical = extra_columns(features)
     return evaluate_holdout(features, y, fit_detector, extra_numeric=numeric, extra_categorical=categorical,
-                            baseline=True, share=share, seed=seed)
+                            baseline=True, share=share)
 
 
 def report(name: str, result, seconds: float) -> None:

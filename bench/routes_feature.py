@@ -57,7 +57,7 @@ def measure(spec: str, share: float, seed: int) -> None:
         usable = usable_features(features, [f for f in FEATURE_NAMES if arm == "with" or f != FEATURE])[0]
         result = evaluate_holdout(
             features, y, lambda rows, usable=usable: fit(rows, usable, directions=directions, n_estimators=200, seed=seed),
-            extra_numeric=numeric, extra_categorical=categorical, share=share, seed=seed)
+            extra_numeric=numeric, extra_categorical=categorical, share=share)
         if result.note:
             print(f"{spec} {arm}: {result.note}")
             continue

@@ -83,9 +83,9 @@ def prepare(rows: int, cache: Path) -> dict[str, Path]:
 def floor(files: dict[str, Path], out: Path) -> dict[str, float]:
     """Read the CSV, score a ready matrix of the same rows with sklearn, write Parquet."""
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
 
-    forest = resolve("bench@champion", Settings.from_env({"WAYPOINT_HOME": str(files["home"])})).detector.sklearn_forest()
+    forest = load_model_ref("bench@champion", Settings.from_env({"WAYPOINT_HOME": str(files["home"])})).detector.sklearn_forest()
     t = time.perf_counter()
     frame = pl.read_csv(files["score"])
     read = time.perf_counter() - t

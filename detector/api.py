@@ -92,9 +92,9 @@ class Model:
 def load_model(ref: str | None = None) -> Model:
     """Load a model (``waypoint@champion`` by default; ``NAME@ALIAS``, ``NAME/VERSION``, a
     run id, or a saved detector directory), verifying every file against its manifest."""
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
 
-    loaded = resolve(ref, _settings())
+    loaded = load_model_ref(ref, _settings())
     return Model(name=loaded.name, version=loaded.version, run_id=loaded.run_id, ref=loaded.ref,
                  detector=loaded.detector)
 
@@ -151,9 +151,13 @@ def train(
     """Train a detector on shipment files, record the run in MLflow and register a new
     version of ``model_name``, as ``waypoint train`` does (the first version becomes
     ``champion``). Other keyword options are those of ``detector.jobs.train.train``
-    (``n_estimators``, ``contamination``, ``seed``, ``experiment``...)."""
+    (``n_estimators``, ``contamination``, ``seed``, ``experiment``, ``parties``, ``budget``,
+    ``progress``...): the call builds a ``detector.jobs.requests.TrainRequest`` and runs it."""
+    from detector.jobs.requests import TrainRequest
     from detector.jobs.train import train as run_train
 
-    return run_train(_paths(shipments), inputs=_paths(inputs), events=_paths(events),
-                     mapping=Path(mapping) if mapping else None, labels=Path(labels) if labels else None,
-                     model_name=model_name, settings=_settings(), **options)
+    say = options.pop("progress", None)
+    request = TrainRequest.of(_paths(shipments), inputs=_paths(inputs), events=_paths(events),
+                              mapping=Path(mapping) if mapping else None, labels=Path(labels) if labels else None,
+                              model_name=model_name, **options)
+    return run_train(request, settings=_settings(), say=say)

@@ -19,7 +19,7 @@ flags the ranker drives are explained by the ranker's own attribution.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import polars as pl
 from features.schema import CONTRACT_VERSION
 from models.calibration import Calibration, flag_count, rank_and_flag, rank_order
 from models.fast_forest import FlatForest
+from models.params import ForestParams
 from models.preprocess import Preprocessor, raw_matrix
 from models.reasons import REASON_CODES, REASONS, evidence_known, pick_reasons, render_reasons, with_stated
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
 
     from features.state import ReferenceState
-    from models.ranker import Ranker
+    from models.ranker import Ranker, RankerParams
 
 #: Rows per scoring chunk: 1M rows x 15 features is 60 MB of float32.
 CHUNK_ROWS = 1_000_000
@@ -304,16 +305,15 @@ class Detector:
         self,
         frame: pl.DataFrame,
         *,
-        budget: float | None = None,
-        top: int | None = None,
         model_name: str = "",
         model_version: str = "",
         chunk_rows: int = CHUNK_ROWS,
-        explore: float = 0.0,
-        threshold: bool = False,
-        rank_by: str = "risk",
+        **flag_rule: Any,
     ) -> pl.DataFrame:
         """Score a feature frame (input columns + feature columns + ``ev_*`` evidence).
+
+        ``flag_rule`` is :meth:`rank`'s keywords (``budget``, ``top``, ``explore``,
+        ``threshold``, ``rank_by``), passed to it as they are.
 
         Returns the input columns, ``risk_score`` (0-100 percentile among training
         rows), ``risk_rank`` (1 = most suspicious in this frame), ``flagged`` (within
@@ -336,7 +336,7 @@ class Detector:
         n = frame.height
         parts = self.score_parts(frame, chunk_rows)
         ids = frame.get_column(ID).cast(pl.String).fill_null("") if ID in frame.columns else None
-        ranking = self.rank(parts, ids, budget=budget, top=top, explore=explore, threshold=threshold, rank_by=rank_by)
+        ranking = self.rank(parts, ids, **flag_rule)
         explained = np.flatnonzero(ranking["flagged"])
         codes = np.full(n, None, dtype=object)
         texts = np.full(n, None, dtype=object)
@@ -390,62 +390,63 @@ def recovery_rank(recovery: np.ndarray, priority: np.ndarray, ids: np.ndarray | 
 def fit(
     features: pl.DataFrame,
     feature_names: Sequence[str],
+    forest: ForestParams | None = None,
     *,
     directions: Mapping[str, str] | None = None,
-    n_estimators: int = 200,
-    max_samples: int | str = 256,
-    contamination: float = 0.01,
-    seed: int = 0,
-    scale: bool = False,
     state: ReferenceState | None = None,
     budget: float | None = None,
+    **knobs: Any,
 ) -> Detector:
     """Fit a :class:`Detector` on training features (one row per training shipment).
 
+    ``forest`` holds the forest's knobs (default :class:`ForestParams`); a knob given by
+    name (``fit(rows, names, n_estimators=50, seed=1)``) replaces that field of it.
     ``budget`` (a share of the lines) is the inspection budget the detector flags by
     default; None keeps the threshold (``contamination``) as its flag rule.
 
     ``directions`` maps feature name to ``"higher"``/``"lower"``/``"both"`` (which side is
     suspicious; see :mod:`models.preprocess`); when omitted it is read from
-    ``features.registry``. ``seed`` is the forest's only source of randomness.
+    ``features.registry``.
     """
     from sklearn.ensemble import IsolationForest
 
     from models.errors import ModelError
 
+    params = replace(forest or ForestParams(), **knobs)
     names = list(feature_names)
     if not names:
         raise ModelError("no features to train on", hint="pass the feature names the model should use")
     if features.height < 2:
         raise ModelError(f"cannot train on {features.height} row(s)", hint="train on a larger file")
     dirs = dict(directions) if directions is not None else _directions_from_registry(names)
-    pre = Preprocessor(names, dirs, scale=scale).fit(features)
+    pre = Preprocessor(names, dirs, scale=params.scale).fit(features)
     X = pre.transform(features)
-    forest = IsolationForest(
-        n_estimators=n_estimators,
+    max_samples = params.max_samples
+    fitted = IsolationForest(
+        n_estimators=params.n_estimators,
         max_samples=min(max_samples, features.height) if isinstance(max_samples, int) else max_samples,
-        contamination=contamination,
-        random_state=seed,
+        contamination=params.contamination,
+        random_state=params.seed,
     ).fit(X)
-    flat = FlatForest.from_sklearn(forest)
+    flat = FlatForest.from_sklearn(fitted)
     # Training rows' ranking score; add_ranker recalibrates on the blend when labels exist.
     train = -flat.score_samples(X)
     sample = X[np.linspace(0, X.shape[0] - 1, min(X.shape[0], BASELINE_ROWS)).astype(np.int64)]
     return Detector(
-        forest=forest,
+        forest=fitted,
         preprocess=pre,
         calibration=Calibration.fit(train),
         # Equals sklearn's -offset_: decision_function < 0 flags that share of training rows.
-        threshold=float(np.quantile(train, 1.0 - contamination)),
+        threshold=float(np.quantile(train, 1.0 - params.contamination)),
         feature_names=names,
         state=state,
         params={
-            "n_estimators": n_estimators,
+            "n_estimators": params.n_estimators,
             "max_samples": max_samples,
-            "contamination": contamination,
+            "contamination": params.contamination,
             "budget": budget,
-            "seed": seed,
-            "scale": scale,
+            "seed": params.seed,
+            "scale": params.scale,
             "directions": {n: pre.direction(n) for n in names},
         },
         trained_span=_span(features),
@@ -461,9 +462,8 @@ def add_ranker(
     *,
     extra_numeric: Sequence[str] = (),
     extra_categorical: Sequence[str] = (),
-    seed: int | None = None,
-    max_iter: int = 300,
-    forest_weight: float | None = None,
+    ranker: RankerParams | None = None,
+    **knobs: Any,
 ) -> str | None:
     """Train the supervised ranker on labelled training rows and switch ``detector`` to the blend.
 
@@ -471,14 +471,19 @@ def add_ranker(
     ``None`` when the ranker was trained, or the reason it was not (too few labels; the
     detector is then left as the forest alone). The calibration grid and the flag
     threshold are refitted on the blended training scores, so ``risk_score`` stays a
-    percentile among training rows and ``contamination`` keeps its meaning. ``forest_weight``
-    is the forest's share of the blend (default :data:`models.ranker.FOREST_WEIGHT`).
+    percentile among training rows and ``contamination`` keeps its meaning.
+
+    ``ranker`` holds the ranker's knobs (:class:`models.ranker.RankerParams`; without it, the
+    forest's seed and the defaults); a knob given by name (``forest_weight=0.1``,
+    ``max_iter=100``) replaces that field, None leaving it as it is.
     """
-    from models.ranker import FOREST_WEIGHT, fallback_reason, fit_ranker
+    from models.ranker import RankerParams, fallback_reason, fit_ranker
 
     reason = fallback_reason(labels)
     if reason is not None:
         return reason
+    params = ranker or RankerParams(seed=int(detector.params.get("seed", 0)))
+    params = replace(params, **{k: v for k, v in knobs.items() if v is not None})
     contamination = float(detector.params.get("contamination", 0.01))
     anomaly = detector.components(features)["anomaly"]
     detector.ranker = fit_ranker(
@@ -486,12 +491,9 @@ def add_ranker(
         detector.feature_names,
         anomaly,
         labels,
-        Calibration.fit(anomaly),
         extra_numeric=extra_numeric,
         extra_categorical=extra_categorical,
-        seed=int(detector.params.get("seed", 0)) if seed is None else seed,
-        max_iter=max_iter,
-        forest_weight=FOREST_WEIGHT if forest_weight is None else forest_weight,
+        params=params,
     )
     blended = detector.components(features)["priority"]
     detector.calibration = Calibration.fit(blended)

@@ -47,6 +47,8 @@ def _child(x, node, left, right, threshold, missing_left):
     return left[node] if np.float64(x) <= threshold[node] else right[node]
 
 
+# The kernels take the forest's arrays one by one: numba compiles plain arrays and scalars,
+# and FlatForest._arrays() is the one place that lists them in this order.
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _path_sums(X, roots, left, right, feature, threshold, missing_left, leaf_value):
     """Sum over trees of each row's leaf value (sklearn's ``depths`` before scaling)."""

@@ -74,12 +74,12 @@ def evaluate_holdout(
     extra_categorical: Sequence[str] = (),
     baseline: bool = False,
     share: float = HOLDOUT_SHARE,
-    seed: int = 0,
 ) -> HoldoutResult:
     """Held-out figures of the detector ``fit_detector(rows)`` builds, plus its ranker.
 
     ``features`` is the feature frame of every training row (point-in-time), ``labels``
-    one outcome per row (NaN = unknown).
+    one outcome per row (NaN = unknown). The ranker and the baseline are seeded with the
+    fitted forest's seed: one seed makes the run.
     """
     from models.detector import add_ranker
     from models.ranker import blend, fallback_reason, pick_forest_weight
@@ -115,6 +115,6 @@ def evaluate_holdout(
     if baseline:
         from models.baseline import fit_baseline
 
-        model = fit_baseline(fit_rows, y_fit[before], seed=seed)
+        model = fit_baseline(fit_rows, y_fit[before], seed=int(detector.params.get("seed", 0)))
         metrics |= system_metrics("heldout_baseline_", model.predict(held), y_test)
     return HoldoutResult(metrics, cut)

@@ -404,26 +404,33 @@ def fallback_reason(labels: np.ndarray | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RankerParams:
+    """The ranker's knobs. ``seed`` seeds the gradient boosting and the cross-fitting folds;
+    ``forest_weight`` is the forest's share of the blend (:func:`blend`)."""
+
+    seed: int = 0
+    max_iter: int = 300
+    learning_rate: float = 0.05
+    forest_weight: float = FOREST_WEIGHT
+
+
 def fit_ranker(
     frame: pl.DataFrame,
     feature_names: Sequence[str],
     anomaly: np.ndarray,
     labels: np.ndarray,
-    forest_calibration: Calibration,
     *,
     extra_numeric: Sequence[str] = (),
     extra_categorical: Sequence[str] = (),
-    seed: int = 0,
-    max_iter: int = 300,
-    learning_rate: float = 0.05,
-    forest_weight: float = FOREST_WEIGHT,
+    params: RankerParams = RankerParams(),
 ) -> Ranker:
     """Fit the ranker on the labelled rows of ``frame`` (``labels`` NaN = unknown, left out).
 
-    ``anomaly`` is the forest's anomaly score of every row of ``frame``. Call
-    :func:`fallback_reason` first: this raises ``ModelError`` with too few labels.
-    Deterministic: no early stopping (no random validation split), fixed ``random_state``
-    and cross-fitting folds.
+    ``anomaly`` is the forest's anomaly score of every row of ``frame``; its percentiles
+    among these rows become ``forest_score``. Call :func:`fallback_reason` first: this
+    raises ``ModelError`` with too few labels. Deterministic: no early stopping (no random
+    validation split), fixed ``random_state`` and cross-fitting folds.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -436,6 +443,7 @@ def fit_ranker(
         raise ModelError(reason)
     y = np.asarray(labels, dtype=np.float64)
     known = np.isfinite(y)
+    seed = params.seed
     encoder, line = LineEncoder.fit(frame, y, extras=extra_categorical, seed=seed)
     keys = keys_for(extra_categorical)
     ranker = Ranker(
@@ -445,7 +453,8 @@ def fit_ranker(
         extra_categorical=list(extra_categorical),
         encoder=encoder,
         outcomes=fit_counts(frame.select("arrival_date", *_key_columns(keys)), pl.Series(y), keys),
-        params={"max_iter": max_iter, "learning_rate": learning_rate, "seed": seed, "forest_weight": float(forest_weight)},
+        params={"max_iter": params.max_iter, "learning_rate": params.learning_rate, "seed": seed,
+                "forest_weight": float(params.forest_weight)},
     )
     X = ranker.matrix(frame, anomaly, line=line)
     is_cat = ranker.categorical_mask
@@ -453,8 +462,8 @@ def fit_ranker(
     # vs 0.92 with an unseen scheme out of the labels): HGB's leaf values already follow
     # the rare positives, and reweighting mostly made the probabilities coarser.
     model = HistGradientBoostingClassifier(
-        max_iter=max_iter,
-        learning_rate=learning_rate,
+        max_iter=params.max_iter,
+        learning_rate=params.learning_rate,
         l2_regularization=1.0,
         min_samples_leaf=20,
         early_stopping=False,
@@ -467,7 +476,7 @@ def fit_ranker(
         median = np.nanmedian(np.where(np.isfinite(X[known]), X[known], np.nan), axis=0)
     ranker.reference = np.where(is_cat, np.nan, median)
     ranker.calibration = Calibration.fit(ranker.proba(X))
-    ranker.forest_calibration = forest_calibration
+    ranker.forest_calibration = Calibration.fit(anomaly)
     ranker.params.update({"positives": int((y == 1).sum()), "negatives": int((y == 0).sum()),
                           "extra_numeric": list(extra_numeric), "extra_categorical": list(extra_categorical),
                           "line_inputs": len(encoder.names), "outcome_keys": keys})

@@ -20,7 +20,6 @@ Model versions are registered under one name (default ``waypoint``); the alias
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -131,6 +130,7 @@ class Store:
     def client(self) -> MlflowClient:
         """A client on this store; initialises a fresh embedded store once, under a file lock."""
         _mlflow()
+        from filelock import FileLock
         from mlflow.tracking import MlflowClient
 
         if self.embedded:
@@ -138,7 +138,8 @@ class Store:
             if db is not None:
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
                 self.artifact_root.mkdir(parents=True, exist_ok=True)
-                with _locked(Path(db + ".lock")):
+                # Exclusive: a second opener waits until the first has run the migrations.
+                with FileLock(db + ".lock"):
                     client = MlflowClient(self.tracking_uri, self.registry_uri)
                     # Touching both stores runs the migrations (once) while we hold the lock.
                     client.search_experiments(max_results=1)
@@ -167,43 +168,25 @@ def _sqlite_path(uri: str) -> str | None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
 def _fluent_uri(store: Store) -> Iterator[None]:
-    """Point mlflow's fluent API (needed by ``log_model``) at ``store``, then restore it.
+    """Point mlflow's fluent API (``start_run``, ``log_model``) at ``store``'s tracking URI, then put it back.
 
-    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` (and the registry
-    URI) into ``os.environ``; left there, it would redirect every later ``Settings``
-    of this process, so both the module state and the variables are put back.
+    Only the tracking URI: the fluent calls made here never read the registry URI (versions are
+    registered through the store's own client, which is given both). ``mlflow.set_tracking_uri``
+    writes its URI into ``MLFLOW_TRACKING_URI`` too, so the variable is what holds a URI set
+    before (by the environment or by ``set_tracking_uri``): restoring it and clearing mlflow's
+    own setting gives back the same resolution, and no later ``Settings`` of this process is
+    redirected to ``store``.
     """
     mlflow = _mlflow()
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved_env = {name: os.environ.get(name) for name in names}
-    saved_tracking = getattr(tracking_utils, "_tracking_uri", None)
-    saved_registry = getattr(registry_utils, "_registry_uri", None)
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(store.tracking_uri)
-    mlflow.set_registry_uri(store.registry_uri or store.tracking_uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved_tracking)
-        mlflow.set_registry_uri(saved_registry)  # None restores MLflow's default resolution
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        mlflow.set_tracking_uri(None)  # also unsets the variable
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 # --- reading the registry: one set of rules over two readers ---------------------------------
@@ -299,41 +282,45 @@ class TrainingRecord:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def log_training(
-    store: Store,
-    *,
-    detector_dir: Path,
-    params: Mapping[str, Any],
-    tags: Mapping[str, str],
-    metrics: Mapping[str, float],
-    artifacts: Mapping[str, Path] | None = None,
-    experiment: str = "waypoint",
-    model_name: str = "waypoint",
-    run_name: str | None = None,
-) -> TrainingRecord:
-    """Record one training run and register its model as a new version of ``model_name``.
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one training run records, for :func:`log_training`.
 
-    ``detector_dir`` is a directory written by ``models.artifact.save``; it becomes the
-    ``detector`` artifact of a pyfunc model logged from ``models/mlflow_model.py``.
-    ``artifacts`` maps an artifact sub-directory to a local file or directory (rejects,
-    for example). NaN metrics (e.g. recall without positives) are left out: MLflow
-    cannot chart them and they mean "not measurable". Every input file named in ``tags``
-    (:func:`dataset_tags`) is also logged as an MLflow dataset of the run (its path,
+    ``detector_dir`` is a directory written by ``models.artifact.save``; ``artifacts`` maps an
+    artifact sub-directory to a local file or directory (rejects, for example).
+    """
+
+    detector_dir: Path
+    params: Mapping[str, Any]
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+    artifacts: Mapping[str, Path] | None = None
+    run_name: str | None = None
+
+
+def log_training(store: Store, run: TrainingRun, *, experiment: str = "waypoint",
+                 model_name: str = "waypoint") -> TrainingRecord:
+    """Record one training run in ``experiment`` and register its model as a new version of ``model_name``.
+
+    ``run.detector_dir`` becomes the ``detector`` artifact of a pyfunc model logged from
+    ``models/mlflow_model.py``. NaN metrics (e.g. recall without positives) are left out:
+    MLflow cannot chart them and they mean "not measurable". Every input file named in the
+    tags (:func:`dataset_tags`) is also logged as an MLflow dataset of the run (its path,
     digest and contract columns: never its rows), so MLflow's datasets panel lists them.
     """
     mlflow = _mlflow()
     client = store.client()
     experiment_id = store.experiment_id(client, experiment)
-    clean_metrics = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    clean_metrics = {k: float(v) for k, v in run.metrics.items() if v is not None and math.isfinite(float(v))}
     with _fluent_uri(store):
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            run_id = run.info.run_id
-            mlflow.log_params({k: _param(v) for k, v in params.items()})
-            mlflow.set_tags(dict(tags))
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run.run_name) as active:
+            run_id = active.info.run_id
+            mlflow.log_params({k: _param(v) for k, v in run.params.items()})
+            mlflow.set_tags(dict(run.tags))
             if clean_metrics:
                 mlflow.log_metrics(clean_metrics)
-            _log_datasets(client, run_id, input_files(tags))
-            for sub, path in (artifacts or {}).items():
+            _log_datasets(client, run_id, input_files(run.tags))
+            for sub, path in (run.artifacts or {}).items():
                 path = Path(path)
                 if path.is_dir():
                     mlflow.log_artifacts(str(path), artifact_path=sub)
@@ -346,7 +333,7 @@ def log_training(
                 info = mlflow.pyfunc.log_model(
                     name="model",
                     python_model=str(MODEL_CODE),
-                    artifacts={DETECTOR_ARTIFACT: str(detector_dir)},
+                    artifacts={DETECTOR_ARTIFACT: str(run.detector_dir)},
                     pip_requirements=pip_requirements(),
                     signature=contract_signature(),
                     input_example=None,
@@ -608,15 +595,16 @@ class ResolvedModel:
         return f"{self.name} v{self.version}" if self.name else self.model_uri
 
 
-def resolve(store: Store, ref: str) -> ResolvedModel:
-    """Resolve ``NAME@ALIAS``, ``NAME/VERSION``, ``models:/...`` or a run id to a model.
+def find_version(store: Store, ref: str) -> ResolvedModel:
+    """The registered version (or bare logged model) ``NAME@ALIAS``, ``NAME/VERSION``,
+    ``models:/...`` or a run id names; ``TrackingError`` with a hint when none matches.
 
-    A bare name means ``NAME@champion``.
+    A bare name means ``NAME@champion``. Nothing is loaded: see :func:`load_detector`.
     """
-    return _read(store, lambda reader: _resolve(reader, store, ref)[0])
+    return _read(store, lambda reader: _find_version(reader, store, ref)[0])
 
 
-def _resolve(reader, store: Store, ref: str) -> tuple[ResolvedModel, VersionRow | None]:
+def _find_version(reader, store: Store, ref: str) -> tuple[ResolvedModel, VersionRow | None]:
     text = ref[len("models:/"):] if ref.startswith("models:/") else ref
     name: str | None
     if "@" in text:
@@ -657,7 +645,7 @@ def locate_detector(store: Store, ref: str, dst: Path) -> tuple[Path, ResolvedMo
     ``dst``. Either way ``models.artifact.load`` verifies every file against the manifest.
     """
     def find(reader) -> tuple[str | None, ResolvedModel]:
-        resolved, row = _resolve(reader, store, ref)
+        resolved, row = _find_version(reader, store, ref)
         if row is not None:
             return _download_uri(reader, row), resolved
         return reader.logged_model_location(resolved.model_uri.rsplit("/", 1)[-1]), resolved  # models:/m-...

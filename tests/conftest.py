@@ -44,10 +44,10 @@ def small_world(tmp_path_factory: pytest.TempPathFactory):
 def trained_model(small_world):
     """A model trained and registered in the session's MLflow store (50 trees, to stay quick)."""
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.train import train
 
     settings = Settings.from_env()
     result = train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
                    model_name="score-tests", n_estimators=50, seed=3, settings=settings)
-    return resolve(f"score-tests/{result.model_version}", settings)
+    return load_model_ref(f"score-tests/{result.model_version}", settings)

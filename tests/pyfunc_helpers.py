@@ -34,10 +34,10 @@ def predict_in_fresh_process(model_uri: str, rows_csv: Path, out: Path) -> pl.Da
 def score_in_process(ref: str, rows_csv: Path, columns: list[str]) -> pl.DataFrame:
     """``Detector.score`` of the same CSV with the model ``ref`` loaded the way `waypoint score` does."""
     from detector.io.read import load
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from features.pipeline import build
     from features.schema import SHIPMENTS
 
-    detector = resolve(ref).detector
+    detector = load_model_ref(ref).detector
     frame = build(load([rows_csv], SHIPMENTS).valid.lazy(), events=detector.state.events, state=detector.state)
     return detector.score(frame).select(columns)

@@ -68,7 +68,7 @@ def test_train_with_baseline_reports_both_systems_held_out(small_world):
     run = Store.from_settings(settings).client().get_run(result.run_id)
     assert run.data.metrics["heldout_baseline_roc_auc"] == m["heldout_baseline_roc_auc"]
     # the registered model uses the blend weight picked on the held-out lines
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
 
-    detector = resolve(f"baseline-tests/{result.model_version}", settings).detector
+    detector = load_model_ref(f"baseline-tests/{result.model_version}", settings).detector
     assert detector.ranker.forest_weight == m["heldout_forest_weight"]

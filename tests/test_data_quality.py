@@ -221,14 +221,14 @@ def test_extreme_values_go_through_check_and_score_without_overflow(small_world,
 
 def test_pyfunc_row_rules_score_damaged_rows_like_the_reader(dq_model, damaged):
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from models.mlflow_model import OUTPUT_COLUMNS, InvalidRowsError, score_rows
 
     frame = damaged["holdout_frame"]
     scored_positions = sorted(SCORED)
     rows = frame[scored_positions + list(range(40, 140))]
     typed = rows.with_columns(pl.col(c).cast(pl.Float64, strict=False) for c in ("quantity", "duty_rate"))
-    detector = resolve(f"dq-tests/{dq_model['model_version']}", Settings.from_env()).detector
+    detector = load_model_ref(f"dq-tests/{dq_model['model_version']}", Settings.from_env()).detector
     out = score_rows(detector, typed)
     assert out.height == rows.height and "dq_codes" in OUTPUT_COLUMNS
     got = dict(out.select("shipment_id", "dq_codes").iter_rows())

@@ -141,13 +141,13 @@ def test_evaluate_log_of_a_file_naming_no_model_run_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def second_model(small_world):
     """Another model of the same world (other seed, fewer trees), to compare with."""
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.train import train
 
     settings = Settings.from_env()
     result = train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
                    model_name="compare-tests", n_estimators=20, seed=9, settings=settings)
-    return resolve(f"compare-tests/{result.model_version}", settings)
+    return load_model_ref(f"compare-tests/{result.model_version}", settings)
 
 
 @slow

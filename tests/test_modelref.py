@@ -1,4 +1,4 @@
-"""`resolve`: model references against the real store, read in place and verified.
+"""`load_model_ref`: model references against the real store, read in place and verified.
 
 Every kind of reference finds the trained model; a local store is read where it is (no
 copy) and its files are verified against the manifest; an unknown reference keeps its
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from detector.cli.main import app
 from detector.config import Settings
 from detector.errors import ModelError
-from detector.jobs.modelref import resolve
+from detector.jobs.modelref import load_model_ref
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def _detector_json(trained_model) -> Path:
 def test_alias_version_and_run_id_resolve_to_the_trained_model(trained_model, features):
     expected = trained_model.detector.score(features)
     for ref in (f"{trained_model.name}@champion", f"{trained_model.name}/{trained_model.version}", trained_model.run_id):
-        loaded = resolve(ref, Settings.from_env())
+        loaded = load_model_ref(ref, Settings.from_env())
         assert (loaded.name, loaded.version, loaded.run_id, loaded.ref) == (
             trained_model.name, trained_model.version, trained_model.run_id, ref)
         assert loaded.detector.score(features).equals(expected), ref
@@ -57,13 +57,13 @@ def test_saved_detector_in_the_store_is_read_in_place_and_verified(trained_model
     """A local store is not copied: the store's own directory is loaded, and verified."""
     directory = _detector_json(trained_model).parent
     assert directory.is_relative_to(Settings.from_env().artifact_root)
-    local = resolve(str(directory))
+    local = load_model_ref(str(directory))
     assert local.version == "local" and local.detector.threshold == trained_model.detector.threshold
 
 
 def test_unknown_reference_is_a_model_error_with_a_hint_and_exits_3(small_world, trained_model, tmp_path):
     with pytest.raises(ModelError) as info:
-        resolve("nothing@champion")
+        load_model_ref("nothing@champion")
     assert "no model matches 'nothing@champion'" in str(info.value)
     assert "waypoint models list" in info.value.hint and info.value.exit_code == 3
 
@@ -80,7 +80,7 @@ def test_changed_model_file_in_the_store_is_refused(trained_model):
     try:
         meta.write_bytes(original.replace(b'"threshold": ', b'"threshold": 1'))
         with pytest.raises(ModelError, match="detector.json: SHA-256 does not match the manifest") as info:
-            resolve(f"{trained_model.name}/{trained_model.version}")
+            load_model_ref(f"{trained_model.name}/{trained_model.version}")
     finally:
         meta.write_bytes(original)
     assert "do not edit saved models" in info.value.hint
@@ -88,8 +88,8 @@ def test_changed_model_file_in_the_store_is_refused(trained_model):
 
 _SCORE_PATH = """
 import json, sys
-from detector.jobs.modelref import resolve
-loaded = resolve(sys.argv[1])
+from detector.jobs.modelref import load_model_ref
+loaded = load_model_ref(sys.argv[1])
 print(json.dumps({"version": loaded.version, "threshold": loaded.detector.threshold}))
 """
 
@@ -108,7 +108,7 @@ def test_the_store_of_mlflow_tracking_uri_is_used_and_waypoint_home_left_alone(t
 def test_a_bare_name_is_a_registry_name_even_beside_a_folder_of_that_name(trained_model, tmp_path, monkeypatch):
     (tmp_path / trained_model.name).mkdir()  # e.g. `--model bench` run from the repository root
     monkeypatch.chdir(tmp_path)
-    loaded = resolve(trained_model.name, Settings.from_env())
+    loaded = load_model_ref(trained_model.name, Settings.from_env())
     assert (loaded.name, loaded.version) == (trained_model.name, trained_model.version)
     with pytest.raises(ModelError, match="manifest"):
-        resolve(f"./{trained_model.name}")  # written as a path: the folder, which is no saved model
+        load_model_ref(f"./{trained_model.name}")  # written as a path: the folder, which is no saved model

@@ -16,7 +16,7 @@ import pytest
 from detector.config import Settings
 from models.registry_sqlite import SqliteRegistry
 from models.tracking import (
-    Store, TrackingError, _ClientRegistry, _fluent_uri, _list_versions, _resolve, list_versions, locate_detector, resolve, run_info,
+    Store, TrackingError, _ClientRegistry, _fluent_uri, _list_versions, _find_version, list_versions, locate_detector, find_version, run_info,
 )
 
 slow = pytest.mark.slow
@@ -59,8 +59,8 @@ def test_sqlite_reads_give_the_answers_of_mlflows_client(registry):
     assert [v.version for v in listed] == [4, 2, 1]  # the deleted version is no version
     assert listed == _list_versions(client, store, "reg")
     for ref in ("reg", "reg@champion", "reg@challenger", "reg@latest", "reg/2", "models:/reg/4", run_id):
-        assert _resolve(direct, store, ref)[0] == _resolve(client, store, ref)[0], ref
-    assert _resolve(direct, store, "reg@latest")[0].version == 4
+        assert _find_version(direct, store, ref)[0] == _find_version(client, store, ref)[0], ref
+    assert _find_version(direct, store, "reg@latest")[0].version == 4
     assert direct.run(run_id).metrics == client.run(run_id).metrics
     assert direct.run(run_id).tags == client.run(run_id).tags
     assert direct.run(run_id).params == client.run(run_id).params
@@ -76,7 +76,7 @@ def test_references_the_registry_does_not_hold_are_refused_alike(registry):
         messages = []
         for reader in (direct, client):
             with pytest.raises(TrackingError) as info:
-                _resolve(reader, store, ref)
+                _find_version(reader, store, ref)
             messages.append((str(info.value), info.value.hint))
         assert messages[0] == messages[1], ref
 
@@ -89,16 +89,17 @@ def test_a_saved_version_is_found_in_place_without_mlflow(registry):
     assert (path / "manifest.json").is_file() and str(path).startswith(str(store.artifact_root))
 
 
+@pytest.mark.tuning
 @slow
 def test_registry_reads_of_the_embedded_store_import_no_mlflow(registry):
     store, run_id = registry
     probe = f"""
 import json, sys
 from detector.config import Settings
-from models.tracking import Store, list_versions, resolve, run_info, locate_detector
+from models.tracking import Store, list_versions, find_version, run_info, locate_detector
 from pathlib import Path
 store = Store.from_settings(Settings.from_env())
-out = [v.version for v in list_versions(store, "reg")], resolve(store, "reg@champion").version
+out = [v.version for v in list_versions(store, "reg")], find_version(store, "reg@champion").version
 locate_detector(store, "reg/2", Path("unused")); run_info(store, "{run_id}")
 print(json.dumps([out, "mlflow" in sys.modules]))
 """
@@ -108,6 +109,7 @@ print(json.dumps([out, "mlflow" in sys.modules]))
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [[[4, 2, 1], 1], False]
 
 
+@pytest.mark.tuning
 def test_score_with_nothing_trained_says_so_before_reading_any_file_with_a_hint_to_train(tmp_path):
     shipments = tmp_path / "not-there-yet.csv"  # reading it would fail (exit 2): the model is checked first
     env = {**os.environ, "WAYPOINT_HOME": str(tmp_path / "home")}

@@ -68,21 +68,21 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model_dir(world, tmp_path_factory):
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.train import train
     from models import artifact
 
     result = train([world["train"]], inputs=[world["inputs"]], events=[world["events"]], model_name="spark-tests",
                    n_estimators=40, seed=2, settings=Settings.from_env())
-    loaded = resolve(f"spark-tests/{result.model_version}", Settings.from_env())
+    loaded = load_model_ref(f"spark-tests/{result.model_version}", Settings.from_env())
     return artifact.save(loaded.detector, tmp_path_factory.mktemp("spark-model") / "detector"), result
 
 
 def _local(world, model_dir, out: Path, shipments):
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.score import score
 
-    return score([shipments], out, model=resolve(str(model_dir)), inputs=[world["inputs"]])
+    return score([shipments], out, model=load_model_ref(str(model_dir)), inputs=[world["inputs"]])
 
 
 def _spark(spark, world, model_dir, out: Path, shipments):
@@ -130,9 +130,9 @@ def test_spark_score_matches_single_machine_line_for_line(world, model_dir, scor
     assert b.height == a.height == local.rows_scored == remote.rows_scored
     # The file covers what the equivalence is about: lines in the weeks just after the
     # state's as_of, and several arrival months (partitions) whose histories chain.
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
 
-    as_of = resolve(str(model_dir[0])).detector.state.as_of
+    as_of = load_model_ref(str(model_dir[0])).detector.state.as_of
     days = a.select((pl.col("arrival_date") - pl.lit(as_of)).dt.total_days()).to_series()
     assert (days <= 14).sum() > 20
     assert b["arrival_month"].n_unique() >= 3
@@ -170,7 +170,7 @@ def test_spark_score_leaves_no_temporary_folder_and_replaces_an_earlier_output(s
 
 def test_spark_train_fits_the_single_machine_model(spark, world, model_dir):
     from detector.config import Settings
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.train import train
 
     local_result = model_dir[1]
@@ -178,8 +178,8 @@ def test_spark_train_fits_the_single_machine_model(spark, world, model_dir):
                    model_name="spark-tests-engine", n_estimators=40, seed=2, settings=Settings.from_env(),
                    engine="spark")
     assert result.rows_used == local_result.rows_used and result.rows_read == local_result.rows_read
-    local = resolve(str(model_dir[0])).detector
-    remote = resolve(f"spark-tests-engine/{result.model_version}", Settings.from_env()).detector
+    local = load_model_ref(str(model_dir[0])).detector
+    remote = load_model_ref(f"spark-tests-engine/{result.model_version}", Settings.from_env()).detector
     assert remote.state.digest() == local.state.digest()
     assert remote.state.spans == local.state.spans
     assert remote.threshold == local.threshold

@@ -15,7 +15,7 @@ import pytest
 from detector.config import Settings
 from detector.jobs.train import training_metrics, usable_features
 from models.artifact import ArtifactError
-from models.tracking import Store, TrackingError, contract_signature, pip_requirements, resolve
+from models.tracking import Store, TrackingError, contract_signature, pip_requirements, find_version
 
 _INIT = """
 from detector.config import Settings
@@ -47,11 +47,49 @@ def test_concurrent_first_use_of_a_fresh_store_succeeds(fresh_home):
     assert (fresh_home / "mlflow.db").is_file()
 
 
+_OPEN_AND_STAMP = """
+import sys, time
+from detector.config import Settings
+from models.tracking import Store
+store = Store.from_settings(Settings.from_env())
+store.client()  # the slow first open (imports, engine), before the lock is taken
+print("ready", flush=True)
+sys.stdin.readline()
+store.client()
+print(time.time(), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_opening_the_embedded_store_waits_while_another_process_holds_its_lock(tmp_path):
+    import fcntl
+    import time
+
+    home = tmp_path / "home"
+    env = {**os.environ, "WAYPOINT_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-c", _OPEN_AND_STAMP], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
+    # Held as any writer holds it (an exclusive flock on mlflow.db.lock, the file earlier releases locked too).
+    with open(home / "mlflow.db.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(4)  # an open of the migrated store takes well under a second
+        assert proc.poll() is None, "the store was opened while another process held its lock"
+        released = time.time()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-2000:]
+    assert float(out.strip().splitlines()[-1]) >= released
+
+
 @pytest.mark.slow
 def test_a_reference_to_a_model_nobody_trained_is_refused_with_a_hint_to_train(fresh_home):
     store = Store.from_settings(Settings.from_env({"WAYPOINT_HOME": str(fresh_home)}))
     with pytest.raises(TrackingError, match="no model matches 'nothing@champion'") as info:
-        resolve(store, "nothing@champion")
+        find_version(store, "nothing@champion")
     assert "waypoint train" in info.value.hint
 
 

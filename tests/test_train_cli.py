@@ -110,14 +110,14 @@ def test_champion_loads_without_pickle_in_a_fresh_process_and_scores_like_the_de
 
 @pytest.mark.slow
 def test_pyfunc_lists_rows_that_break_the_contract(first):
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from models.mlflow_model import InvalidRowsError, score_rows
 
     good = dict(shipment_id="A", arrival_date="2025-03-01", importer_id="US1", exporter_id="EX1", hs_code="850440",
                 origin_country="VN", export_country="VN", declared_value_usd=100.0, weight_kg=10.0)
     rows = pd.DataFrame([good, {**good, "shipment_id": "B", "arrival_date": "2025-02-30"}, {**good, "shipment_id": "C", "weight_kg": -1.0}])
     with pytest.raises(InvalidRowsError) as info:
-        score_rows(resolve(f"{NAME}@champion").detector, rows)
+        score_rows(load_model_ref(f"{NAME}@champion").detector, rows)
     message = str(info.value)
     # only a row that cannot be placed in time is bad; C's weight is scored as unknown (dq_codes)
     assert message.startswith("1 of 3 input row(s) break the data contract")

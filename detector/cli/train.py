@@ -2,51 +2,61 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from detector.cli._console import err_console, json_text, results, safe
+from detector.cli._options import InputsOption, MappingOption, MasterOption, MaxRejectShareOption, ShippedEventsOption
 
 
 def train(
-    shipments: list[str] = typer.Argument(..., help="Training shipment files or globs (CSV or Parquet)."),
-    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
-    events: list[str] = typer.Option(None, "--events", help="Tariff events (default: the table shipped with waypoint)."),
-    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
-    parties: list[str] = typer.Option(
-        None, "--parties",
+    shipments: Annotated[list[str], typer.Argument(help="Training shipment files or globs (CSV or Parquet).")],
+    inputs: InputsOption = None,
+    events: ShippedEventsOption = None,
+    mapping: MappingOption = None,
+    parties: Annotated[list[str] | None, typer.Option(
+        "--parties",
         help="Known-party list (CSV or Parquet: party_id and/or party_name, role, list_name, source, date_listed): "
              "lines of a listed importer, exporter or manufacturer from its listing date on get the KNOWN_PARTY "
              "feature and reason; the model keeps the list and scores with it.",
-    ),
-    labels: Path = typer.Option(None, "--labels", help="Known outcomes (shipment_id,label): train the supervised ranker beside the forest (needs 50 positives and 50 negatives) and report precision/recall."),
-    experiment: str = typer.Option("waypoint", "--experiment", help="MLflow experiment to record the run in."),
-    model_name: str = typer.Option("waypoint", "--model-name", help="Registered model to add a version to."),
-    n_estimators: int = typer.Option(200, "--n-estimators", min=1, help="Trees in the isolation forest."),
-    contamination: float = typer.Option(0.01, "--contamination", min=0.0001, max=0.5, help="Share of training rows above the flag threshold."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the forest (same files + seed = same model)."),
-    budget: str = typer.Option(
-        "1%", "--budget", help="Inspection budget the model flags by default when it scores, e.g. 1% of the lines "
-                               "(a run's --budget, --top or --threshold model replaces it).",
-    ),
-    importing_country: str = typer.Option(
-        None, "--importing-country",
+    )] = None,
+    labels: Annotated[Path | None, typer.Option(
+        "--labels", help="Known outcomes (shipment_id,label): train the supervised ranker beside the forest (needs 50 positives and 50 negatives) and report precision/recall.",
+    )] = None,
+    experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment to record the run in.")] = "waypoint",
+    model_name: Annotated[str, typer.Option("--model-name", help="Registered model to add a version to.")] = "waypoint",
+    n_estimators: Annotated[int, typer.Option("--n-estimators", min=1, help="Trees in the isolation forest.")] = 200,
+    contamination: Annotated[float, typer.Option(
+        "--contamination", min=0.0001, max=0.5, help="Share of training rows above the flag threshold.",
+    )] = 0.01,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the forest (same files + seed = same model).")] = 0,
+    budget: Annotated[str, typer.Option(
+        "--budget", help="Inspection budget the model flags by default when it scores, e.g. 1% of the lines "
+                         "(a run's --budget, --top or --threshold model replaces it).",
+    )] = "1%",
+    importing_country: Annotated[str | None, typer.Option(
+        "--importing-country",
         help="Country whose imports these are, for lines that do not say (default: the one country the tariff events "
              "name, US for the shipped table); only its measures apply, and the model records it.",
-    ),
-    json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-    force: bool = typer.Option(False, "--force", help="Train even on fewer valid lines than the forest draws per tree (256)."),
-    baseline: bool = typer.Option(False, "--baseline", help="With --labels: also fit the plain gradient-boosted baseline on the same held-out split and report both."),
-    strict: bool = typer.Option(
-        False, "--strict", help="Reject every line that breaks a rule instead of training on it with data-quality codes, "
-                                "and fail when a side table (--inputs, --events, --labels) rejects rows.",
-    ),
-    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Fail (exit 2) when more than this share of the lines is rejected, e.g. 5%."),
-    engine: str = typer.Option(
-        "local", "--engine", help="`spark`: read the files, build the features and fit the reference state on Apache Spark "
-                                  "(paths Spark reads; the forest is fitted on the driver; needs the spark extra: pip install 'waypoint\\[spark]').",
-    ),
-    master: str = typer.Option(None, "--master", help="With --engine spark: the Spark master URL (default: the active session, else local[*])."),
+    )] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Train even on fewer valid lines than the forest draws per tree (256).",
+    )] = False,
+    baseline: Annotated[bool, typer.Option(
+        "--baseline", help="With --labels: also fit the plain gradient-boosted baseline on the same held-out split and report both.",
+    )] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Reject every line that breaks a rule instead of training on it with data-quality codes, "
+                         "and fail when a side table (--inputs, --events, --labels) rejects rows.",
+    )] = False,
+    max_reject_share: MaxRejectShareOption = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="`spark`: read the files, build the features and fit the reference state on Apache Spark "
+                         "(paths Spark reads; the forest is fitted on the driver; needs the spark extra: pip install 'waypoint\\[spark]').",
+    )] = "local",
+    master: MasterOption = None,
 ) -> None:
     """Train a detector on SHIPMENTS, record the run in MLflow and register a new model version.
 
@@ -55,41 +65,29 @@ def train(
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from detector.cli.score import parse_budget, parse_country
+    from detector.cli.score import _engine, parse_budget, parse_country
+    from detector.config import Settings
     from detector.io.read import parse_share
+    from detector.jobs.requests import Registration, TrainFiles, TrainRequest
+    from models.params import ForestParams
+
+    # The whole run as one value, before any file is read; paths stay as typed (Spark reads
+    # ``s3a://...``, which is no local path).
+    request = TrainRequest(
+        TrainFiles(tuple(shipments), inputs=tuple(inputs) if inputs else None, events=tuple(events) if events else None,
+                   parties=tuple(parties) if parties else None, labels=labels, mapping=mapping),
+        forest=ForestParams(n_estimators=n_estimators, contamination=contamination, seed=seed),
+        registration=Registration(experiment=experiment, model_name=model_name),
+        budget=parse_budget(budget), baseline=baseline, force=force, importing_country=parse_country(importing_country),
+        strict=strict, max_reject_share=parse_share(max_reject_share), engine=_engine(engine), master=master,
+    )
     from detector.jobs.train import train as run_train
-
-    share = parse_share(max_reject_share)
-    from detector.cli.score import _engine
-
-    spark = _engine(engine) == "spark"  # Spark paths stay as typed (s3a://... is no local Path)
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
     ) as bar:
         task = bar.add_task("starting", total=None)
-        result = run_train(
-            list(shipments) if spark else [Path(s) for s in shipments],
-            inputs=(list(inputs) if spark else [Path(p) for p in inputs]) if inputs else None,
-            events=[Path(p) for p in events] if events else None,
-            mapping=mapping,
-            parties=[Path(p) for p in parties] if parties else None,
-            labels=labels,
-            experiment=experiment,
-            model_name=model_name,
-            n_estimators=n_estimators,
-            contamination=contamination,
-            seed=seed,
-            budget=parse_budget(budget),
-            importing_country=parse_country(importing_country),
-            progress=lambda msg: bar.update(task, description=safe(msg)),
-            force=force,
-            baseline=baseline,
-            strict=strict,
-            max_reject_share=share,
-            engine="spark" if spark else "local",
-            master=master,
-        )
+        result = run_train(request, settings=Settings.from_env(), say=lambda msg: bar.update(task, description=safe(msg)))
     if json:
         typer.echo(json_text(result.to_dict()))
     _summary(result, results(json))

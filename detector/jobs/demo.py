@@ -71,7 +71,7 @@ def run_demo(
     progress: Progress | None = None,
 ) -> DemoResult:
     from detector.evaluate import evaluate
-    from detector.jobs.modelref import resolve
+    from detector.jobs.modelref import load_model_ref
     from detector.jobs.score import score
     from detector.jobs.train import train
     from detector.report import write_report
@@ -96,9 +96,9 @@ def run_demo(
 
     say(f"training on shipments before {cutoff} (MLflow store in {settings.home})")
     trained = train([train_file], inputs=[files["inputs"]], events=[files["events"]],
-                    n_estimators=n_estimators, seed=seed, settings=settings, progress=say)
+                    n_estimators=n_estimators, seed=seed, settings=settings, say=say)
 
-    model = resolve(f"{trained.model_name}/{trained.model_version}", settings)
+    model = load_model_ref(f"{trained.model_name}/{trained.model_version}", settings)
     scored_path = directory / "scored.parquet"
     say(f"scoring the {holdout_months} held-out months")
     scored = score([holdout_file], scored_path, model=model, inputs=[files["inputs"]], events=[files["events"]],
@@ -119,8 +119,8 @@ def run_demo(
                                 directory / "world" / "outcomes-train.csv")
     say(f"training version 2 with {outcomes.height:,} known outcomes")
     retrained = train([train_file], inputs=[files["inputs"]], events=[files["events"]], labels=outcomes_file,
-                      n_estimators=n_estimators, seed=seed, settings=settings, progress=say)
-    model2 = resolve(f"{retrained.model_name}/{retrained.model_version}", settings)
+                      n_estimators=n_estimators, seed=seed, settings=settings, say=say)
+    model2 = load_model_ref(f"{retrained.model_name}/{retrained.model_version}", settings)
     rescored_path = directory / "scored-with-outcomes.parquet"
     rescored = score([holdout_file], rescored_path, model=model2, inputs=[files["inputs"]],
                      events=[files["events"]], budget=budget, progress=say)

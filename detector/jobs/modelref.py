@@ -1,4 +1,4 @@
-"""Resolve a model reference the user typed to a loaded, verified detector.
+"""Load the model a reference the user typed names: a loaded, verified detector.
 
 References: ``NAME@ALIAS`` (``waypoint@champion``), ``NAME/VERSION`` (``waypoint/2``),
 ``models:/...``, a bare ``NAME`` (its champion), a run id, or a local directory
@@ -77,14 +77,14 @@ def resolver(ref: str | None = None, settings: Settings | None = None) -> Callab
     if _saved_dir(ref) is None:
         where = store(settings)
         if where.sqlite() is not None:
-            from models.tracking import resolve as resolve_ref
+            from models.tracking import find_version
 
             with model_errors():
-                resolve_ref(where, ref)
-    return lambda: resolve(ref, settings)
+                find_version(where, ref)
+    return lambda: load_model_ref(ref, settings)
 
 
-def resolve(ref: str | None = None, settings: Settings | None = None) -> LoadedModel:
+def load_model_ref(ref: str | None = None, settings: Settings | None = None) -> LoadedModel:
     """Load the detector ``ref`` points to (default ``waypoint@champion``), verifying its files."""
     ref = ref or DEFAULT_REF
     path = _saved_dir(ref)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.config import Settings
-from detector.jobs.modelref import LoadedModel, model_errors, resolve, store
+from detector.jobs.modelref import LoadedModel, load_model_ref, model_errors, store
 
 #: The top share of a file whose overlap between two models is reported.
 TOP_SHARE = 0.01
@@ -42,7 +42,7 @@ def training_files(run_id: str | None, settings: Settings | None = None) -> tupl
 
 def describe(ref: str, settings: Settings | None = None) -> dict[str, Any]:
     """What ``waypoint models show`` prints (see the module docstring)."""
-    loaded = resolve(ref, settings)
+    loaded = load_model_ref(ref, settings)
     d = loaded.detector
     files, metrics, _ = training_files(loaded.run_id, settings)
     return {
@@ -116,7 +116,7 @@ def compare(a: str, b: str, *, file: Sequence[Path] | None = None, inputs: Seque
     say = progress or (lambda _msg: None)
     settings = settings or Settings.from_env()
     say(f"loading {a} and {b}")
-    model_a, model_b = resolve(a, settings), resolve(b, settings)
+    model_a, model_b = load_model_ref(a, settings), load_model_ref(b, settings)
     head_a, metrics_a, params_a = _side(model_a, settings)
     head_b, metrics_b, params_b = _side(model_b, settings)
     params = [{"name": k, "a": params_a.get(k), "b": params_b.get(k), "same": params_a.get(k) == params_b.get(k)}
@@ -193,10 +193,10 @@ def model_run_of(scored: Path, settings: Settings | None = None) -> tuple[str, d
         return run_id, record
     name, version = _model_columns(scored)
     if name and version and version != "local":
-        from models.tracking import resolve as resolve_ref
+        from models.tracking import find_version
 
         with model_errors():
-            found = resolve_ref(store(settings), f"{name}/{version}")
+            found = find_version(store(settings), f"{name}/{version}")
         if found.run_id:
             return found.run_id, record
     raise ModelError(

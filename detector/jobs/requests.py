@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from models.params import ForestParams
+
 #: A path as given: a local name, a glob, or for Spark any URL it reads (``s3a://...``).
 PathLike = str | Path
 
@@ -97,3 +99,71 @@ class ScoreRequest:
 
 #: The keyword options :meth:`ScoreRequest.of` puts in :class:`Flags`.
 FLAG_OPTIONS = tuple(f.name for f in fields(Flags))
+
+
+@dataclass(frozen=True)
+class TrainFiles:
+    """What a training run reads. ``labels``: known outcomes (``shipment_id,label``), for the
+    supervised ranker and the held-out figures; ``parties``: a known-party list the model keeps."""
+
+    shipments: tuple[PathLike, ...]
+    inputs: tuple[PathLike, ...] | None = None  # component imports of the transit countries
+    events: tuple[PathLike, ...] | None = None  # tariff events (default: the table shipped with waypoint)
+    parties: tuple[PathLike, ...] | None = None
+    labels: PathLike | None = None
+    mapping: PathLike | None = None  # TOML column mapping for foreign files
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The MLflow experiment the run is recorded in and the registered model that gains a
+    version (the first version of a model becomes its ``champion``; later ones are promoted
+    on purpose, with ``waypoint models promote``)."""
+
+    experiment: str = "waypoint"
+    model_name: str = "waypoint"
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One ``waypoint train`` run: the files read, the forest's knobs, the registration and the
+    fitting and reading rules.
+
+    ``budget``: the inspection budget (a share of the lines) the model flags by default.
+    ``baseline``: with labels, also measure the plain gradient-boosted baseline held out.
+    ``force``: train even on fewer valid lines than the forest draws per tree.
+    ``importing_country``, ``strict``, ``max_reject_share``: as in :class:`ScoreRequest`.
+    ``engine``: ``local`` or ``spark`` (Spark reads, builds the features and the state, at ``master``).
+    """
+
+    files: TrainFiles
+    forest: ForestParams = field(default_factory=ForestParams)
+    registration: Registration = field(default_factory=Registration)
+    budget: float = 0.01
+    baseline: bool = False
+    force: bool = False
+    importing_country: str | None = None
+    strict: bool = False
+    max_reject_share: float | None = None
+    engine: str = "local"
+    master: str | None = None
+
+    @classmethod
+    def of(cls, shipments: PathLike | Sequence[PathLike], *,
+           inputs: PathLike | Sequence[PathLike] | None = None, events: PathLike | Sequence[PathLike] | None = None,
+           parties: PathLike | Sequence[PathLike] | None = None, labels: PathLike | None = None,
+           mapping: PathLike | None = None, **options: Any) -> TrainRequest:
+        """The request of the keyword form (``detector.train``, ``detector.jobs.train.train``):
+        the files by role, then any option of :class:`models.params.ForestParams`
+        (``n_estimators``, ``contamination``, ``seed``, ``max_samples``), of
+        :class:`Registration` or of the request by name (an unknown name is a ``TypeError``)."""
+        forest = ForestParams(**{name: options.pop(name) for name in FOREST_OPTIONS if name in options})
+        registration = Registration(**{name: options.pop(name) for name in REGISTRATION_OPTIONS if name in options})
+        files = TrainFiles(_paths(shipments), inputs=_paths(inputs), events=_paths(events), parties=_paths(parties),
+                           labels=labels, mapping=mapping)
+        return cls(files, forest, registration, **options)
+
+
+#: The keyword options :meth:`TrainRequest.of` puts in the forest's knobs and the registration.
+FOREST_OPTIONS = tuple(f.name for f in fields(ForestParams))
+REGISTRATION_OPTIONS = tuple(f.name for f in fields(Registration))

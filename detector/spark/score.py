@@ -75,12 +75,12 @@ def shipped_model(detector_dir: Path) -> Path:
 
 def resolve_model(ref: str | None, settings, tmp: Path):
     """``(LoadedModel, artifact directory)`` of a model reference, as ``waypoint score`` resolves it."""
-    from detector.jobs.modelref import DEFAULT_REF, LoadedModel, model_errors, resolve, store
+    from detector.jobs.modelref import DEFAULT_REF, LoadedModel, load_model_ref, model_errors, store
 
     ref = ref or DEFAULT_REF
     path = Path(ref)
     if path.is_dir() and (path / "manifest.json").is_file():
-        return resolve(ref, settings), path
+        return load_model_ref(ref, settings), path
     from models import artifact
     from models.tracking import locate_detector
 

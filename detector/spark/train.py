@@ -52,19 +52,20 @@ class SparkTraining:
     keep: object  # Spark column: the lines brought to the driver
 
     @classmethod
-    def start(cls, shipments, *, inputs=None, mapping=None, strict: bool = False, master: str | None = None,
-              say=lambda _m: None) -> "SparkTraining":
-        """Read and check the training files on Spark (``mapping``: a path to a TOML mapping)."""
+    def start(cls, request, *, say=lambda _m: None) -> "SparkTraining":
+        """Read and check the training files of ``request`` (a ``detector.jobs.requests.TrainRequest``)
+        on Spark, at its ``master``."""
         from pyspark.sql import functions as F
 
         from detector.io.mapping import Mapping
         from detector.spark.session import session
 
-        spark = session(master)
+        shipments, inputs, mapping = request.files.shipments, request.files.inputs, request.files.mapping
+        spark = session(request.master)
         first = fs.qualify(spark, str(shipments[0]))
         work = f"{first.rsplit('/', 1)[0]}/.waypoint-spark-train-{uuid.uuid4().hex[:12]}"
         checked = read(spark, [str(p) for p in shipments], SHIPMENTS,
-                       mapping=Mapping.from_toml(mapping) if mapping else None, work=work, strict=strict)
+                       mapping=Mapping.from_toml(mapping) if mapping else None, work=work, strict=request.strict)
         ins = read(spark, [str(p) for p in inputs], INPUTS, work=work) if inputs else None
         n = checked.rows_read - checked.rejected
         keep = F.lit(True) if n <= SAMPLE_ROWS else (F.abs(F.xxhash64(ID)) % 1_000_000) < int(1_000_000 * SAMPLE_ROWS / n)
