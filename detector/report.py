@@ -32,7 +32,7 @@ from features.schema import EVENTS, INPUTS
 
 BINS = 20
 #: Width in inches of the breakdown charts, two of which sit side by side.
-HALF = 5.6
+HALF = 6.2
 
 
 @dataclass(frozen=True)

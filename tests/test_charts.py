@@ -147,7 +147,7 @@ def test_the_models_events_and_the_given_ones_are_marked_and_named(real_scored, 
     inside = [e for e in chart.data["events"] if chart.data["months"][0] <= charts.month_key(e.day) <= chart.data["months"][-1]]
     assert inside
     for e in inside:  # each event inside the chart is a labelled line, its name drawn as text
-        assert any(charts.short(e.label, 34) in t for t in drawn), e
+        assert any(charts.short(e.label, 44) in t for t in drawn), e
         assert e.label in chart.caption or e.name in chart.caption
     assert "&lt;b&gt;" in chart.svg().decode() and "<b>" not in chart.svg().decode()
 

@@ -54,6 +54,7 @@ RC = {
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
     "axes.titlelocation": "left",
+    "axes.titlepad": 10,
     "axes.labelsize": 9.5,
     "axes.labelcolor": _MUTED,
     "axes.edgecolor": "#9aa3ae",
@@ -272,7 +273,7 @@ def _mark_events(ax, events: Sequence[Event], months: list[str]) -> list[Event]:
     rows: list[list[tuple[float, float]]] = []
     for e in shown:
         ax.axvline(e.day, color=_EVENT, lw=1.4, ls=(0, (5, 3)), zorder=5)
-        label = short(e.label, 34)
+        label = short(e.label, 44)
         x = (e.day - lo).days / span
         w = (len(label) + 1) * per_char
         right = x + w > 1.0
