@@ -51,9 +51,9 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
                          **exporter)
     from_origin = dict(on=[HS6, "origin_country"], table_on=["hs6", "origin_country"], values=["value"])
     from_all = dict(on=[HS6], table_on=["hs6"], values=["value"])
-    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS))
-    lf = ctx.window_sums(lf, "national", prefix="_origin_recent_", **recent, **from_origin)
-    lf = ctx.window_sums(lf, "national_total", prefix="_all_recent_", **recent, **from_all)
+    recent = Window(before=WEEK, length=RECENT_WEEKS)  # the completed weeks before arrival
+    lf = ctx.window_sums(lf, "national", prefix="_origin_recent_", window=recent, **from_origin)
+    lf = ctx.window_sums(lf, "national_total", prefix="_all_recent_", window=recent, **from_all)
     lf = ctx.before_event(lf, "national", weeks=LONG_WEEKS, prefix="_origin_before_", **from_origin)
     lf = ctx.before_event(lf, "national_total", weeks=LONG_WEEKS, prefix="_all_before_", **from_all)
     own = pl.col(VALUE_CENTS)  # the line's own value in cents

@@ -22,11 +22,11 @@ def apply(lf: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     t = "ev_tariffed_origin"
     from_tariffed = dict(on=["importer_id", HS6, t], table_on=["importer_id", "hs6", "origin_country"], values=["value"])
     from_all = dict(on=["importer_id", HS6], table_on=["importer_id", "hs6"], values=["value"])
-    recent = dict(window=Window(before=WEEK, length=RECENT_WEEKS))
+    recent = Window(before=WEEK, length=RECENT_WEEKS)  # the completed weeks before arrival
     lf = ctx.before_event(lf, "imports", weeks=LONG_WEEKS, prefix="_tariffed_before_", **from_tariffed)
     lf = ctx.before_event(lf, "imports_total", weeks=LONG_WEEKS, prefix="_all_before_", **from_all)
-    lf = ctx.window_sums(lf, "imports", prefix="_tariffed_recent_", **recent, **from_tariffed)
-    lf = ctx.window_sums(lf, "imports_total", prefix="_all_recent_", **recent, **from_all)
+    lf = ctx.window_sums(lf, "imports", prefix="_tariffed_recent_", window=recent, **from_tariffed)
+    lf = ctx.window_sums(lf, "imports_total", prefix="_all_recent_", window=recent, **from_all)
     lf = ctx.window_sums(lf, "exporter_origins", on=["exporter_id"], table_on=["exporter_id"],
                          window=Window(before=DAY, period="first_day"), values=["n"], prefix="_exporter_origins_")
     lf = lf.with_columns(
