@@ -181,3 +181,10 @@ def test_models_show_resolves_run_id_name_version_and_models_uri_to_the_same_mod
         shown.append(json.loads(result.stdout))
     assert {(s["name"], s["version"], s["run_id"]) for s in shown} == {(NAME, "1", run_id)}
     assert shown[0]["reference_state_digest"] == shown[1]["reference_state_digest"]
+
+
+def test_train_refuses_an_unknown_option_by_name_before_reading_any_file(tmp_path):
+    from detector.jobs.train import train
+
+    with pytest.raises(TypeError, match="n_trees"):  # a misspelt --n-estimators is no silent default
+        train([tmp_path / "missing.csv"], n_trees=5, settings=Settings.from_env({"WAYPOINT_HOME": str(tmp_path)}))
