@@ -118,24 +118,21 @@ def score(
 
     ``model``: a reference as in :func:`load_model` or a loaded :class:`Model`.
     ``budget`` is a share (0.01 for 1 %); other keyword options are those of
-    ``detector.jobs.score.score`` (``threshold``, ``importing_country``, ``chunk_rows``...).
+    ``detector.jobs.score.score`` (``parties``, ``threshold``, ``importing_country``, ``chunk_rows``,
+    ``progress``...): the call builds a ``detector.jobs.requests.ScoreRequest`` and runs it.
     """
-    from detector.io.read import rejects_path
-    from detector.io.write import check_output
-    from detector.jobs.modelref import LoadedModel, resolver
-    from detector.jobs.score import score as run_score
-    from detector.lineage import sidecar_path
+    from detector.jobs.modelref import LoadedModel
+    from detector.jobs.requests import ScoreRequest
+    from detector.jobs.score import run
 
-    files = _paths(shipments)
-    # As the CLI: the scored file and what is written beside it never land on an input.
-    check_output(output, [*files, *(_paths(inputs) or []), *(_paths(events) or []), mapping],
-                 beside=[rejects_path(output), *(rejects_path(output, r) for r in ("inputs", "events")), sidecar_path(output)])
+    say = options.pop("progress", None)
+    request = ScoreRequest.of(_paths(shipments), Path(output), inputs=_paths(inputs), events=_paths(events),
+                              mapping=Path(mapping) if mapping else None, budget=budget, top=top, explore=explore,
+                              **options)
     if isinstance(model, Model):
-        loaded: Any = LoadedModel(model.detector, name=model.name, version=model.version, ref=model.ref, run_id=model.run_id)
-    else:
-        loaded = resolver(model, _settings())
-    return run_score(files, Path(output), model=loaded, inputs=_paths(inputs), events=_paths(events),
-                     mapping=Path(mapping) if mapping else None, budget=budget, top=top, explore=explore, **options)
+        model = LoadedModel(model.detector, name=model.name, version=model.version, ref=model.ref, run_id=model.run_id)
+    # As the CLI: the request is checked (no output over an input) before the model is looked up.
+    return run(request, model, settings=_settings(), say=say)
 
 
 def train(

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from detector.cli._console import err_console, json_text, results, safe
+from detector.cli._options import InputsOption, MappingOption, MasterOption, MaxRejectShareOption
 from detector.errors import InputError
 
 
@@ -40,119 +42,106 @@ def parse_country(text: str | None, what: str = "--importing-country") -> str | 
 
 
 def score(
-    shipments: list[str] = typer.Argument(..., help="Shipment files or globs (CSV or Parquet)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Scored file to write (.parquet or .csv)."),
-    model: str = typer.Option(None, "--model", help="NAME@ALIAS, NAME/VERSION or a run id (default: waypoint@champion)."),
-    inputs: list[str] = typer.Option(None, "--inputs", help="Component imports of the transit countries (files or globs)."),
-    events: list[str] = typer.Option(
-        None, "--events",
+    shipments: Annotated[list[str], typer.Argument(help="Shipment files or globs (CSV or Parquet).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Scored file to write (.parquet or .csv).")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="NAME@ALIAS, NAME/VERSION or a run id (default: waypoint@champion).")
+    ] = None,
+    inputs: InputsOption = None,
+    events: Annotated[list[str] | None, typer.Option(
+        "--events",
         help="Tariff events replacing the model's own (default: the events the model was trained with); scores then "
              "differ from its training context.",
-    ),
-    mapping: Path = typer.Option(None, "--mapping", help="TOML column mapping for foreign files."),
-    parties: list[str] = typer.Option(
-        None, "--parties",
+    )] = None,
+    mapping: MappingOption = None,
+    parties: Annotated[list[str] | None, typer.Option(
+        "--parties",
         help="Known-party list replacing the model's own (default: the list the model was trained with, if any); "
              "flags of listed parties carry KNOWN_PARTY.",
-    ),
-    rank_by: str = typer.Option(
-        "risk", "--rank-by",
+    )] = None,
+    rank_by: Annotated[str, typer.Option(
+        "--rank-by",
         help="risk (default): rank and flag by risk score; recovery: by expected recovery (probability of fraud x "
              "duty at risk), so the budget takes the lines with the most duty to recover (needs a model trained "
              "with --labels).",
-    ),
-    budget: str = typer.Option(
-        None, "--budget", help="Flag this share of the file, e.g. 1% (default: the model's inspection budget, 1% unless set at training).",
-    ),
-    top: int = typer.Option(None, "--top", min=1, help="Flag exactly the N most suspicious shipments."),
-    threshold: str = typer.Option(
-        None, "--threshold", help="`--threshold model`: flag the lines above the model's threshold instead of a budget.",
-    ),
-    importing_country: str = typer.Option(
-        None, "--importing-country",
+    )] = "risk",
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="Flag this share of the file, e.g. 1% (default: the model's inspection budget, 1% unless set at training).",
+    )] = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Flag exactly the N most suspicious shipments.")] = None,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="`--threshold model`: flag the lines above the model's threshold instead of a budget.",
+    )] = None,
+    importing_country: Annotated[str | None, typer.Option(
+        "--importing-country",
         help="Country whose imports these are, for lines that do not say (default: the model's); only its tariff measures apply.",
-    ),
-    explore: float = typer.Option(
-        0.1, "--explore", min=0.0, max=0.9,
+    )] = None,
+    explore: Annotated[float, typer.Option(
+        "--explore", min=0.0, max=0.9,
         help="Share of the flags reserved for shipments the forest finds unusual but the ranker does not rank high "
              "(marked in the `explore` column); no effect on a model without a ranker.",
-    ),
-    json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    strict: bool = typer.Option(
-        False, "--strict", help="Reject every line that breaks a rule instead of scoring it with data-quality codes, "
-                                "and fail when a side table (--inputs, --events) rejects rows.",
-    ),
-    max_reject_share: str = typer.Option(None, "--max-reject-share", help="Fail (exit 2) when more than this share of the lines is rejected, e.g. 5%."),
-    chunk_rows: int = typer.Option(
-        None, "--chunk-rows", min=1,
+    )] = 0.1,
+    json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Reject every line that breaks a rule instead of scoring it with data-quality codes, "
+                         "and fail when a side table (--inputs, --events) rejects rows.",
+    )] = False,
+    max_reject_share: MaxRejectShareOption = None,
+    chunk_rows: Annotated[int | None, typer.Option(
+        "--chunk-rows", min=1,
         help="Memory bound: a file of more lines is built a few arrival months and scored this many lines at a time "
              "(same scores; default 1,000,000).",
-    ),
-    engine: str = typer.Option(
-        "local", "--engine", help="`spark`: score on Apache Spark (paths Spark reads; a Parquet dataset partitioned by "
-                                  "arrival month, OUT.flagged.parquet and OUT.rejects.parquet beside it; needs the spark extra: pip install 'waypoint\\[spark]').",
-    ),
-    master: str = typer.Option(None, "--master", help="With --engine spark: the Spark master URL (default: the active session, else local[*])."),
+    )] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="`spark`: score on Apache Spark (paths Spark reads; a Parquet dataset partitioned by "
+                         "arrival month, OUT.flagged.parquet and OUT.rejects.parquet beside it; needs the spark extra: pip install 'waypoint\\[spark]').",
+    )] = "local",
+    master: MasterOption = None,
 ) -> None:
     """Score SHIPMENTS: write a ranked file with risk scores, flags and reasons (rejects beside it)."""
     from detector.config import Settings
-    from detector.jobs.modelref import resolver
+    from detector.io.read import parse_share
+    from detector.jobs.requests import ScoreRequest
 
     if sum(x is not None for x in (budget, top, threshold)) > 1:
         raise InputError("give one flag rule: --budget, --top or --threshold model",
                          hint="without any, the model's inspection budget is used")
     flag_threshold = parse_threshold(threshold)
-    rank_by = rank_by.strip().lower()
-    if rank_by not in ("risk", "recovery"):
-        raise InputError(f"--rank-by {rank_by!r}: rank by risk or by recovery", hint="--rank-by risk or --rank-by recovery")
+    rank = parse_rank_by(rank_by)
     country = parse_country(importing_country)
-    from detector.io.read import parse_share, rejects_path
-
     share = parse_share(max_reject_share)
-    if _engine(engine) == "spark":
-        from detector.spark.score import score as spark_score
-
-        if parties or rank_by != "risk":
-            raise InputError("--parties and --rank-by recovery are not available with --engine spark yet",
-                             hint="score without them on Spark, or on one machine (--engine local)")
+    on_spark = _engine(engine) == "spark"
+    # The whole run as one value, before any file is read or the model looked up; paths stay
+    # as typed for Spark (``s3a://...``).
+    request = ScoreRequest.of(
+        shipments, spark_path(output) if on_spark else output, inputs=inputs or None, events=events or None,
+        parties=parties or None, mapping=mapping, budget=parse_budget(budget), top=top, threshold=flag_threshold,
+        explore=explore, rank_by=rank, importing_country=country, strict=strict, max_reject_share=share,
+        chunk_rows=chunk_rows,
+    )
+    if on_spark:
+        from detector.spark.score import run as spark_run
 
         with err_console.status("starting Spark") as status:
-            result = spark_score(
-                shipments, spark_path(output), model=model, settings=Settings.from_env(), inputs=inputs or None,
-                events=[Path(p) for p in events] if events else None, mapping=mapping, budget=parse_budget(budget),
-                top=top, threshold=flag_threshold, explore=explore, importing_country=country, strict=strict,
-                max_reject_share=share, master=master, progress=lambda msg: status.update(safe(msg)),
-            )
-        if json:
-            typer.echo(json_text(result.to_dict()))
-        else:
-            render_summary(result)
-        return
-    from detector.io.write import check_output
-    from detector.lineage import sidecar_path
+            result = spark_run(request, model, settings=Settings.from_env(), master=master,
+                               say=lambda msg: status.update(safe(msg)))
+    else:
+        from detector.jobs.score import run
 
-    # Before any work: the scored file and its rejects must not land on an input, nor on a folder.
-    check_output(output, [*shipments, *(inputs or []), *(events or []), *(parties or []), mapping],
-                 beside=[rejects_path(output), *(rejects_path(output, role) for role in ("inputs", "events", "parties")),
-                         sidecar_path(output)])
-    settings = Settings.from_env()
-    load_model = resolver(model, settings)  # a missing model is reported now, before any file is read
-    from detector.jobs.score import score as run_score  # the scoring stack's imports: after that answer
-    with err_console.status("reading shipments and loading the model") as status:
-        result = run_score(
-            [Path(s) for s in shipments], output, model=load_model,
-            inputs=[Path(p) for p in inputs] if inputs else None,
-            events=[Path(p) for p in events] if events else None,
-            mapping=mapping, budget=parse_budget(budget), top=top, explore=explore,
-            parties=[Path(p) for p in parties] if parties else None, rank_by=rank_by,
-            threshold=flag_threshold, importing_country=country, strict=strict, max_reject_share=share,
-            progress=lambda msg: status.update(safe(msg)),
-            **({"chunk_rows": chunk_rows} if chunk_rows else {}),
-        )
+        with err_console.status("reading shipments and loading the model") as status:
+            result = run(request, model, settings=Settings.from_env(), say=lambda msg: status.update(safe(msg)))
     if json:
         typer.echo(json_text(result.to_dict()))
         return
     render_summary(result)
+
+
+def parse_rank_by(text: str) -> str:
+    """What ranks and flags the lines: ``risk`` or ``recovery`` (any case)."""
+    rank_by = text.strip().lower()
+    if rank_by not in ("risk", "recovery"):
+        raise InputError(f"--rank-by {rank_by!r}: rank by risk or by recovery", hint="--rank-by risk or --rank-by recovery")
+    return rank_by
 
 
 def _engine(text: str) -> str:

@@ -22,12 +22,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from detector.errors import InputError
 from detector.io.mapping import Mapping
+from detector.jobs.requests import Flags, ScoreRequest
 from detector.spark import session as fs
 from detector.spark.build import ARRIVAL_MONTH, PART_PREFIX, features as month_features
 from detector.spark.read import FILE, LINE, SOURCE, read
@@ -122,86 +124,97 @@ class Assemble:
             yield from to_batches(out, self.out_schema)
 
 
-def score(
-    shipments: Sequence[str],
-    output: str,
-    *,
-    model: str | None = None,
-    settings=None,
-    inputs: Sequence[str] | None = None,
-    events: Sequence[Path] | None = None,
-    mapping: Path | None = None,
-    budget: float | None = None,
-    top: int | None = None,
-    threshold: bool = False,
-    explore: float = 0.0,
-    importing_country: str | None = None,
-    strict: bool = False,
-    max_reject_share: float | None = None,
-    master: str | None = None,
-    spark=None,
-    progress: Progress | None = None,
-):
-    """Score shipment files on Spark; returns the ``detector.jobs.score.ScoreResult`` of the run.
+def score(shipments: Sequence[str], output: str, *, model: str | None = None, settings=None, master: str | None = None,
+          spark=None, progress: Progress | None = None, **options):
+    """The Spark job in keyword form: :func:`run` of ``ScoreRequest.of(shipments, output, **options)``
+    (``inputs``, ``events``, ``mapping``, ``budget``, ``top``, ``threshold``, ``explore``,
+    ``importing_country``, ``strict``, ``max_reject_share``)."""
+    return run(ScoreRequest.of(shipments, output, **options), model, settings=settings, master=master, spark=spark,
+               say=progress)
 
-    ``output`` is a folder (any path Spark writes) for the scored dataset; the flagged
+
+def run(request: ScoreRequest, model: str | None = None, *, settings=None, master: str | None = None, spark=None,
+        say: Progress | None = None):
+    """Score a request's shipment files on Spark; returns the ``detector.jobs.score.ScoreResult`` of the run.
+
+    ``request.output`` is a folder (any path Spark writes) for the scored dataset; the flagged
     lines go to ``OUT.flagged.parquet`` and the rejects to ``OUT.rejects.parquet`` beside it
-    (``OUT`` without ``.parquet``). ``spark``: a session to use (default: :func:`session` on ``master``).
+    (``OUT`` without ``.parquet``). ``model`` is a reference as ``waypoint score --model`` takes
+    it. ``spark``: a session to use (default: :func:`session` on ``master``).
+    The steps: check -> the model, shipped to the executors -> :func:`_run` (read, features per
+    month, ranks on the driver, reasons and write, commit) -> the summary.
     """
-    from pyspark.sql import functions as F
-
     from detector.config import Settings
     from detector.io.read import load_side_tables
     from detector.jobs.score import ScoreResult, _context, _summary, flag_rule
     from detector.spark.session import session
+    from features.families.tariff import conform_events
 
-    say = progress or (lambda _msg: None)
+    say = say or (lambda _msg: None)
     started = time.perf_counter()
-    if str(output).lower().endswith(".csv"):
-        raise InputError(f"{output}: --engine spark writes a Parquet dataset", hint="give a folder or a .parquet name")
-    if budget is not None and not 0 < budget <= 1:
-        raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
+    _check(request)
     spark = spark or session(master)
-    outputs = Outputs.of(fs.qualify(spark, str(output)))
-    inputs_named = fs.expand(spark, [str(p) for p in shipments]) + (fs.expand(spark, [str(p) for p in inputs]) if inputs else [])
-    for path in inputs_named:
-        for out in outputs.all():
-            if path == out or path.startswith(out + "/"):
-                raise InputError(f"{output}: the output would replace the input {path}", hint="write the scored dataset elsewhere")
-    parent, name = outputs.scored.rsplit("/", 1)
-    for leftover in fs.expand_quiet(spark, f"{parent}/.{name}.waypoint-spark-*"):
-        fs.delete(spark, leftover)  # the temporary folder of a killed run on this output
-    work = f"{parent}/.{name}.waypoint-spark-{uuid.uuid4().hex[:12]}"
+    outputs = Outputs.of(fs.qualify(spark, str(request.output)))
+    work = _work_folder(spark, request, outputs)
     settings = settings or Settings.from_env()
-    mapping_obj = Mapping.from_toml(mapping) if mapping else None
     with tempfile.TemporaryDirectory(prefix="waypoint-spark-model-") as tmp:
         say("loading model")
         loaded_model, detector_dir = resolve_model(model, settings, Path(tmp))
-        det = loaded_model.detector
         shipped = shipped_model(detector_dir)
         spark.sparkContext.addFile(str(shipped), recursive=True)
+    det = loaded_model.detector
     # The model's own events unless --events replaces them; the run's importing country
     # (or the model's) for lines stating none: the single-machine job's rules (jobs.score).
-    events_loaded = load_side_tables(None, events)[1] if events else None
-    context = _context(det, events_loaded, importing_country, inputs)
-    rule_budget, context["flag_rule"] = flag_rule(det, budget=budget, top=top, threshold=threshold)
+    events_loaded = load_side_tables(None, request.files.events)[1] if request.files.events else None
+    context = _context(det, events_loaded, request.importing_country, request.files.inputs)
+    flags = request.flags
+    rule_budget, context["flag_rule"] = flag_rule(det, budget=flags.budget, top=flags.top, threshold=flags.threshold)
+    event_rows = None if events_loaded is None else conform_events(events_loaded.valid)
+    job = _Job(spark, loaded_model, shipped.name, outputs, work, event_rows, context["importing_country"])
     try:
-        reasons, scores, counts = _run(
-            spark, det, loaded_model, shipped.name, shipments, inputs, events_loaded, mapping_obj, outputs, work,
-            budget=rule_budget, top=top, threshold=threshold, explore=explore, country=context["importing_country"],
-            strict=strict, max_reject_share=max_reject_share, say=say)
+        reasons, scores, counts = _run(job, request, rule_budget, say)
     finally:
         fs.delete(spark, work)
     context["above_threshold"] = counts["above_threshold"]
-    summary = _summary(reasons, scores, det, counts["scored"], context=context, budget=rule_budget, top=top)
+    summary = _summary(reasons, scores, det, counts["scored"], context=context, budget=rule_budget, top=flags.top)
     return ScoreResult(
         output=outputs.scored, rejects=outputs.rejects if counts["rejected"] else None, model=loaded_model.name,
         model_version=str(loaded_model.version), rows_read=counts["read"], rows_scored=counts["scored"],
         rows_rejected=counts["rejected"], reject_counts=counts["reject_counts"], dq_counts=counts["dq_counts"],
         seconds=round(time.perf_counter() - started, 2), flag_rule=context["flag_rule"],
         above_threshold=context["above_threshold"], events=context["events"], events_digest=context["events_digest"],
-        importing_country=context["importing_country"], inputs_used=bool(inputs), **summary,
+        importing_country=context["importing_country"], inputs_used=bool(request.files.inputs), **summary,
     )
+
+
+def _check(request: ScoreRequest) -> None:
+    """Refuse what this engine does not do, before a session is started."""
+    if request.files.parties or request.flags.rank_by != "risk":
+        raise InputError("--parties and --rank-by recovery are not available with --engine spark yet",
+                         hint="score without them on Spark, or on one machine (--engine local)")
+    output = str(request.output)
+    if output.lower().endswith(".csv"):
+        raise InputError(f"{output}: --engine spark writes a Parquet dataset", hint="give a folder or a .parquet name")
+    budget = request.flags.budget
+    if budget is not None and not 0 < budget <= 1:
+        raise InputError(f"--budget must be a share between 0 and 1 (got {budget})", hint="e.g. --budget 1%")
+
+
+def _work_folder(spark, request: ScoreRequest, outputs: Outputs) -> str:
+    """The temporary folder of this run beside the output, once no output would replace an
+    input; the folders of killed runs on the same output are removed."""
+    files = request.files
+    named = fs.expand(spark, [str(p) for p in files.shipments]) + (
+        fs.expand(spark, [str(p) for p in files.inputs]) if files.inputs else [])
+    for path in named:
+        for out in outputs.all():
+            if path == out or path.startswith(out + "/"):
+                raise InputError(f"{request.output}: the output would replace the input {path}",
+                                 hint="write the scored dataset elsewhere")
+    parent, name = outputs.scored.rsplit("/", 1)
+    for leftover in fs.expand_quiet(spark, f"{parent}/.{name}.waypoint-spark-*"):
+        fs.delete(spark, leftover)  # the temporary folder of a killed run on this output
+    return f"{parent}/.{name}.waypoint-spark-{uuid.uuid4().hex[:12]}"
 
 
 def _check_rejects(checked, reject_counts: dict[str, int], max_share: float | None) -> None:
@@ -220,83 +233,139 @@ def _check_rejects(checked, reject_counts: dict[str, int], max_share: float | No
     raise InputError(msg, hint="see every reason with `waypoint check FILE --rejects rejects.csv`")
 
 
-def _run(spark, det, loaded_model, artifact: str, shipments, inputs, events_loaded, mapping, outputs: Outputs, work: str, *,
-         budget, top, threshold, explore, country, strict, max_reject_share, say):
+@dataclass(frozen=True)
+class _Job:
+    """What every step of a Spark run works with: the session, the model (and the name of
+    its shipped artifact), where the run commits, its temporary folder, and the context the
+    lines are scored in (decided before the steps, as ``detector.jobs.score.decide`` does)."""
+
+    spark: Any
+    model: Any  # detector.jobs.modelref.LoadedModel
+    artifact: str
+    outputs: Outputs
+    work: str
+    events: pl.DataFrame | None  # tariff events replacing the model's own (``--events``), conformed
+    country: str | None  # what a line stating no importing country is taken as
+
+
+@dataclass
+class _Lines:
+    """What :func:`_read_lines` read: the checked shipments and component imports (Spark frames)."""
+
+    checked: Any  # detector.spark.read's result for the shipments
+    reject_counts: dict[str, int]
+    inputs_checked: Any | None
+    lines: Any  # the valid lines, the importing country filled in
+    inputs: Any | None  # the valid component imports, contract columns
+
+
+def _run(job: _Job, request: ScoreRequest, budget: float | None, say: Progress):
+    """read -> features per arrival month -> ranks on the driver -> reasons and the scored
+    dataset -> commit; returns the flagged lines, every line's scores and the counts."""
+    say("reading and validating shipments")
+    lines = _read_lines(job, request)
+    say("building features per arrival month")
+    feats = _month_features(job, lines)
+    say("ranking")
+    ranking, ranked, above = _rank(job, feats, request.flags, budget)
+    say(f"explaining {int(ranking['flagged'].sum()):,} flags and writing")
+    n_scored, n_rejected = _write(job, feats, ranked, lines)
+    say(f"committing {job.outputs.scored}")
+    _commit(job, lines)
+    flagged = pl.from_arrow(job.spark.read.parquet(job.outputs.flagged).toArrow())
+    counts = {"read": lines.checked.rows_read, "scored": n_scored, "rejected": n_rejected,
+              "reject_counts": lines.reject_counts, "dq_counts": lines.checked.dq_counts, "above_threshold": above}
+    return flagged, ranked, counts
+
+
+def _read_lines(job: _Job, request: ScoreRequest) -> _Lines:
+    """Read and check the shipments (a bad extract fails here, before any work) and the component imports."""
     from pyspark.sql import functions as F
 
-    from features.families.tariff import conform_events
-
-    say("reading and validating shipments")
-    checked = read(spark, [str(p) for p in shipments], SHIPMENTS, mapping=mapping, work=work, strict=strict)
+    files = request.files
+    mapping = Mapping.from_toml(files.mapping) if files.mapping else None
+    checked = read(job.spark, [str(p) for p in files.shipments], SHIPMENTS, mapping=mapping, work=job.work,
+                   strict=request.strict)
     reject_counts = checked.reject_counts()
-    _check_rejects(checked, reject_counts, max_reject_share)  # a bad extract fails before any work
-    inputs_checked = read(spark, [str(p) for p in inputs], INPUTS, work=work) if inputs else None
-    event_rows = None if events_loaded is None else conform_events(events_loaded.valid)
+    _check_rejects(checked, reject_counts, request.max_reject_share)  # a bad extract fails before any work
+    inputs_checked = read(job.spark, [str(p) for p in files.inputs], INPUTS, work=job.work) if files.inputs else None
     lines = checked.valid.drop(SOURCE, LINE, FILE)
-    if country:
-        lines = lines.withColumn("importing_country", F.coalesce(F.col("importing_country"), F.lit(country)))
+    if job.country:
+        lines = lines.withColumn("importing_country", F.coalesce(F.col("importing_country"), F.lit(job.country)))
     ins = inputs_checked.valid.select(*INPUTS.names) if inputs_checked is not None else None
+    return _Lines(checked, reject_counts, inputs_checked, lines, ins)
 
-    say("building features per arrival month")
-    feats = month_features(spark, lines, ins, state=det.state, events=event_rows, artifact=artifact, detector=det)
-    feats_path = f"{work}/features"
+
+def _month_features(job: _Job, lines: _Lines):
+    """The features and score parts of every line, a month at a time against the history
+    before it (one Arrow UDF per month), spilled to the work folder and read back."""
+    det = job.model.detector
+    feats = month_features(job.spark, lines.lines, lines.inputs, state=det.state, events=job.events,
+                           artifact=job.artifact, detector=det)
+    feats_path = f"{job.work}/features"
     feats.write.parquet(feats_path)
-    feats = spark.read.parquet(feats_path)
+    return job.spark.read.parquet(feats_path)
 
-    say("ranking")
+
+def _rank(job: _Job, feats, flags: Flags, budget: float | None):
+    """File-wide ranks and flags on the driver, by ``Detector.rank`` over every line's score
+    parts (the single machine's function, so the same ranks and flags); returns the ranking,
+    every score column the single-machine output has (reasons come later) by id, and how
+    many lines are above the model's threshold."""
+    det, model = job.model.detector, job.model
     part_cols = [c for c in feats.columns if c.startswith(PART_PREFIX)]
     scores = pl.from_arrow(feats.select(ID, *part_cols).toArrow())
     parts = {c.removeprefix(PART_PREFIX): scores[c].to_numpy() for c in part_cols}
-    ranking = det.rank(parts, scores[ID].cast(pl.String).fill_null(""), budget=budget, top=top, explore=explore,
-                       threshold=threshold)
+    ranking = det.rank(parts, scores[ID].cast(pl.String).fill_null(""), budget=budget, top=flags.top,
+                       explore=flags.explore, threshold=flags.threshold)
     above = int((parts["priority"] > det.threshold).sum())
-    # Every score column the single-machine output has, from the model's own step (reasons come later).
-    ranked = det.score_frame(ranking, None, None, loaded_model.name, str(loaded_model.version)).drop(REASON_CODES, REASONS)
-    ranked = ranked.insert_column(0, scores[ID])
-    del scores, parts
+    ranked = det.score_frame(ranking, None, None, model.name, str(model.version)).drop(REASON_CODES, REASONS)
+    return ranking, ranked.insert_column(0, scores[ID]), above
+
+
+def _write(job: _Job, feats, ranked: pl.DataFrame, lines: _Lines) -> tuple[int, int]:
+    """The scored dataset (reasons of the flagged lines, per batch), the flagged lines' file
+    and the rejects, under the work folder; then the promise of the contract on what was
+    written: nothing read is lost. Returns the lines scored and rejected."""
+    from pyspark.sql import functions as F
+
+    spark, det, work = job.spark, job.model.detector, job.work
     ranks = spark.createDataFrame(ranked.to_arrow(compat_level=pl.CompatLevel.oldest()))
     joined = feats.drop(*[c for c in ranked.columns if c in feats.columns and c != ID]).join(ranks, ID)
-
-    say(f"explaining {int(ranking['flagged'].sum()):,} flags and writing")
     feature_columns = [c for c in feats.columns if not c.startswith(PART_PREFIX) and c != ARRIVAL_MONTH]
     empty = pl.DataFrame(schema={**_schema_of(feats.schema), **_schema_of(ranks.schema)})
     sample = empty.with_columns(pl.lit(None, dtype=pl.String).alias(REASON_CODES), pl.lit(None, dtype=pl.String).alias(REASONS))
     out_schema = sample.select(*det.output_columns(feature_columns), ARRIVAL_MONTH).schema
-    fn = Assemble(artifact, feature_columns, out_schema)
+    fn = Assemble(job.artifact, feature_columns, out_schema)
     scored = joined.mapInArrow(fn, spark_schema(out_schema))
-    tmp_scored = f"{work}/scored"
-    scored.repartition(ARRIVAL_MONTH).sortWithinPartitions("risk_rank").write.partitionBy(ARRIVAL_MONTH).parquet(tmp_scored)
-    written = spark.read.parquet(tmp_scored)
-    tmp_flagged = f"{work}/flagged"
-    written.filter(F.col("flagged")).orderBy("risk_rank").coalesce(1).write.parquet(tmp_flagged)
-    tmp_rejects = f"{work}/rejects"
-    checked.rejects.write.parquet(tmp_rejects)
-    tmp_inputs_rejects = f"{work}/inputs_rejects"
-    if inputs_checked is not None:
-        inputs_checked.rejects.write.parquet(tmp_inputs_rejects)
+    scored.repartition(ARRIVAL_MONTH).sortWithinPartitions("risk_rank").write.partitionBy(ARRIVAL_MONTH).parquet(f"{work}/scored")
+    written = spark.read.parquet(f"{work}/scored")
+    written.filter(F.col("flagged")).orderBy("risk_rank").coalesce(1).write.parquet(f"{work}/flagged")
+    lines.checked.rejects.write.parquet(f"{work}/rejects")
+    if lines.inputs_checked is not None:
+        lines.inputs_checked.rejects.write.parquet(f"{work}/inputs_rejects")
 
-    # The promise of the contract, on what was written: nothing read is lost.
     n_scored = written.count()
-    n_rejected = spark.read.parquet(tmp_rejects).count()
-    if n_scored + n_rejected != checked.rows_read:
-        raise RuntimeError(f"rows read {checked.rows_read} != scored {n_scored} + rejected {n_rejected}")
+    n_rejected = spark.read.parquet(f"{work}/rejects").count()
+    if n_scored + n_rejected != lines.checked.rows_read:
+        raise RuntimeError(f"rows read {lines.checked.rows_read} != scored {n_scored} + rejected {n_rejected}")
     if n_scored != ranked.height:
         raise RuntimeError(f"ranked {ranked.height} lines but wrote {n_scored}")
+    return n_scored, n_rejected
 
-    say(f"committing {outputs.scored}")
-    flagged_files = fs.part_files(spark, tmp_flagged)
-    fs.rename(spark, tmp_scored, outputs.scored)
+
+def _commit(job: _Job, lines: _Lines) -> None:
+    """Rename what :func:`_write` wrote into place; an old component-imports rejects dataset
+    of a run that rejected none is removed (it would describe another run)."""
+    spark, work, outputs = job.spark, job.work, job.outputs
+    flagged_files = fs.part_files(spark, f"{work}/flagged")
+    fs.rename(spark, f"{work}/scored", outputs.scored)
     fs.rename(spark, flagged_files[0], outputs.flagged)
-    fs.rename(spark, tmp_rejects, outputs.rejects)
-    if inputs_checked is not None and spark.read.parquet(tmp_inputs_rejects).count():
-        fs.rename(spark, tmp_inputs_rejects, outputs.inputs_rejects)
+    fs.rename(spark, f"{work}/rejects", outputs.rejects)
+    if lines.inputs_checked is not None and spark.read.parquet(f"{work}/inputs_rejects").count():
+        fs.rename(spark, f"{work}/inputs_rejects", outputs.inputs_rejects)
     else:
         fs.delete(spark, outputs.inputs_rejects)  # an old one would describe another run
-
-    flagged = pl.from_arrow(spark.read.parquet(outputs.flagged).toArrow())
-    counts = {"read": checked.rows_read, "scored": n_scored, "rejected": n_rejected, "reject_counts": reject_counts,
-              "dq_counts": checked.dq_counts, "above_threshold": above}
-    return flagged, ranked, counts
 
 
 def _schema_of(struct) -> dict:
