@@ -76,6 +76,9 @@ RC = {
 #: Width of a chart in inches (SVG points / 72): 7.6 in draws 730 px wide on screen.
 WIDTH = 7.6
 _LOCK = threading.Lock()
+#: The last charts drawn, by their data (oldest first).
+_DRAWN: dict[tuple, bytes] = {}
+_KEEP_DRAWN = 64
 #: (left, right, top, bottom) margins in inches by kind: room for the y ticks, the legend
 #: right of the plot, the title and the month ticks.
 _MARGINS = {
@@ -177,9 +180,19 @@ class Chart:
     _svg: bytes | None = field(default=None, repr=False, compare=False)
 
     def svg(self) -> bytes:
-        """The chart as SVG bytes (drawn once)."""
+        """The chart as SVG bytes (drawn once; a chart of the same data drawn lately is reused,
+        as the report's suspects of one exporter share its inputs picture)."""
         if self._svg is None:
-            self._svg = _render(DRAW[self.kind], self)
+            key = (self.kind, self.title, repr(self.data))
+            with _LOCK:
+                found = _DRAWN.get(key)
+            if found is None:
+                found = _render(DRAW[self.kind], self)
+                with _LOCK:
+                    _DRAWN[key] = found
+                    while len(_DRAWN) > _KEEP_DRAWN:
+                        _DRAWN.pop(next(iter(_DRAWN)))
+            self._svg = found
         return self._svg
 
     def data_uri(self) -> str:
