@@ -26,7 +26,6 @@ from pathlib import Path
 
 import polars as pl
 
-from features._runtime import PausedCollector
 from features import revenue
 from features.families import consistency, entities, origin_switch, price, routes, tariff, value_added
 from features.families import parties as known_parties
@@ -155,11 +154,8 @@ def build(
     once, into memory, and the frame returned holds the result; for inputs larger than
     memory use :func:`build_chunks`. ``parties=None``
     uses the state's known-party list (none for a state without one).
-    Python's cyclic garbage collector is paused meanwhile and restored after
-    (``features/_runtime.py``).
     """
-    with PausedCollector():  # few cycles are made; a collection would walk every loaded module
-        return _build(shipments, inputs=inputs, events=events, state=state, parties=parties)
+    return _build(shipments, inputs=inputs, events=events, state=state, parties=parties)
 
 
 def _build(shipments: pl.LazyFrame, *, inputs: pl.LazyFrame | None, events: pl.DataFrame | None,

@@ -5,9 +5,6 @@ Command modules import polars, scikit-learn and mlflow inside their functions, s
 """
 from __future__ import annotations
 
-import gc
-import signal
-
 import typer
 from typer.core import TyperGroup
 
@@ -15,9 +12,9 @@ from detector import __version__
 from detector.cli import check, demo, evaluate, features, generate, models, report, review, routes, score, train
 from detector.cli._console import err_console, safe
 from detector.errors import WaypointError
+from detector.runtime import SIGTERM_EXIT, batch_process
 
-#: Exit code of a run ended by SIGTERM (128 + the signal's number, as shells report it).
-SIGTERM_EXIT = 128 + signal.SIGTERM
+__all__ = ["SIGTERM_EXIT", "app", "run"]
 
 #: What help shows for a value of each type, instead of Typer's ``<list[str]>``.
 _METAVARS = {"bool": "", "str": "TEXT", "path": "PATH", "int": "N", "int range": "N", "float": "NUMBER",
@@ -124,18 +121,7 @@ app.command("demo")(demo.demo)
 app.command("routes")(routes.routes)
 
 
-def _terminated(signum, frame) -> None:
-    """SIGTERM ends a run like Ctrl+C: the exception unwinds the stack, so every context
-    manager (atomic outputs, spill folders) removes what the run left half-written."""
-    raise SystemExit(SIGTERM_EXIT)
-
-
 def run() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
-    try:
+    """The ``waypoint`` command: the app, run as a batch process (``detector/runtime.py``)."""
+    with batch_process():
         app()
-    finally:
-        # Everything alive now lives until exit: frozen, the interpreter's last collections
-        # need not walk it (the modules of MLflow, scikit-learn and Polars are hundreds of
-        # thousands of objects: 1.2 s at the end of a 1M-row score, measured).
-        gc.freeze()
