@@ -1,4 +1,10 @@
-"""Shared test set-up: every test session gets its own WAYPOINT_HOME and no telemetry."""
+"""Shared test set-up: every test session gets its own WAYPOINT_HOME and no telemetry.
+
+Two models of the small world: ``fitted_model``, fitted in code and loaded from a folder,
+for tests of scores, features, reasons, reports and reviews; ``trained_model``, trained
+through the training job and registered in the session's MLflow store, for tests of
+MLflow, the registry, the lineage and the CLI's train command.
+"""
 from __future__ import annotations
 
 import os
@@ -51,3 +57,13 @@ def trained_model(small_world):
     result = train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
                    model_name="score-tests", n_estimators=50, seed=3, settings=settings)
     return load_model_ref(f"score-tests/{result.model_version}", settings)
+
+
+@pytest.fixture(scope="session")
+def fitted_model(small_world, tmp_path_factory):
+    """The model of ``trained_model`` (same files, 50 trees, seed 3) fitted in code and loaded
+    from a local folder: for tests of scores, features, reasons and reviews, not of MLflow."""
+    from model_helpers import fit_in_code, saved_model
+
+    detector = fit_in_code(small_world, n_estimators=50, seed=3)
+    return saved_model(detector, tmp_path_factory.mktemp("fitted-model") / "score-tests")

@@ -89,7 +89,7 @@ def _big_holdout(world: dict, tmp_path: Path) -> Path:
 
 def _start_score(path: Path, output: Path, model, world: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [*WAYPOINT, "score", str(path), "-o", str(output), "--model", f"{model.name}/{model.version}",
+        [*WAYPOINT, "score", str(path), "-o", str(output), "--model", model.ref,
          "--inputs", str(world["inputs"]), "--events", str(world["events"]), "--chunk-rows", "400"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
     )
@@ -110,11 +110,11 @@ def _wait_for_spill(proc: subprocess.Popen, output: Path, timeout: float = 120) 
 
 
 @pytest.mark.slow
-def test_score_killed_midway_leaves_a_spill_the_next_run_removes(small_world, trained_model, tmp_path):
+def test_score_killed_midway_leaves_a_spill_the_next_run_removes(small_world, fitted_model, tmp_path):
     big = _big_holdout(small_world, tmp_path)
     output = tmp_path / "out" / "scored.parquet"
     output.parent.mkdir()
-    proc = _start_score(big, output, trained_model, small_world)
+    proc = _start_score(big, output, fitted_model, small_world)
     spill = _wait_for_spill(proc, output)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -122,7 +122,7 @@ def test_score_killed_midway_leaves_a_spill_the_next_run_removes(small_world, tr
     user_file = output.parent / ".scored.parquet.my-notes.txt"
     user_file.write_text("mine")
 
-    again = _start_score(big, output, trained_model, small_world)
+    again = _start_score(big, output, fitted_model, small_world)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
     assert not spill.exists()
@@ -131,11 +131,11 @@ def test_score_killed_midway_leaves_a_spill_the_next_run_removes(small_world, tr
 
 
 @pytest.mark.slow
-def test_sigterm_cleans_up_like_ctrl_c(small_world, trained_model, tmp_path):
+def test_sigterm_cleans_up_like_ctrl_c(small_world, fitted_model, tmp_path):
     big = _big_holdout(small_world, tmp_path)
     output = tmp_path / "out" / "scored.parquet"
     output.parent.mkdir()
-    proc = _start_score(big, output, trained_model, small_world)
+    proc = _start_score(big, output, fitted_model, small_world)
     spill = _wait_for_spill(proc, output)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)

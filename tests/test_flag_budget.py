@@ -139,22 +139,22 @@ def test_a_threshold_over_five_times_the_budget_says_so_whatever_the_flag_rule()
 # -- through the CLI -------------------------------------------------------------
 
 
-def _score(small_world, trained_model, out, *extra):
-    args = ["score", str(small_world["holdout"]), "-o", str(out), "--model", f"{trained_model.name}/{trained_model.version}",
+def _score(small_world, fitted_model, out, *extra):
+    args = ["score", str(small_world["holdout"]), "-o", str(out), "--model", fitted_model.ref,
             "--inputs", str(small_world["inputs"]), "--json", *extra]
     return runner.invoke(app, args)
 
 
 @pytest.mark.slow
-def test_score_flags_the_models_budget_by_default_and_the_threshold_when_asked(small_world, trained_model, tmp_path):
-    result = _score(small_world, trained_model, tmp_path / "a.parquet")
+def test_score_flags_the_models_budget_by_default_and_the_threshold_when_asked(small_world, fitted_model, tmp_path):
+    result = _score(small_world, fitted_model, tmp_path / "a.parquet")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     scored = pl.read_parquet(tmp_path / "a.parquet")
     assert summary["flagged"] == scored["flagged"].sum() == math.ceil(0.01 * scored.height)
     assert summary["flag_rule"] == "budget 1% (the model's)"
 
-    result = _score(small_world, trained_model, tmp_path / "t.parquet", "--threshold", "model")
+    result = _score(small_world, fitted_model, tmp_path / "t.parquet", "--threshold", "model")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["flagged"] == summary["above_threshold"] == pl.read_parquet(tmp_path / "t.parquet")["flagged"].sum()
@@ -164,8 +164,8 @@ def test_score_flags_the_models_budget_by_default_and_the_threshold_when_asked(s
 @pytest.mark.slow
 @pytest.mark.parametrize(("extra", "words"), [(("--budget", "1"), "1%"), (("--threshold", "0.6"), "--threshold model"),
                                              (("--budget", "1%", "--top", "5"), "one flag rule")])
-def test_score_refuses_an_unclear_flag_rule_before_any_work(small_world, trained_model, tmp_path, extra, words):
-    result = _score(small_world, trained_model, tmp_path / "x.parquet", *extra)
+def test_score_refuses_an_unclear_flag_rule_before_any_work(small_world, fitted_model, tmp_path, extra, words):
+    result = _score(small_world, fitted_model, tmp_path / "x.parquet", *extra)
     assert result.exit_code == 2
     assert words in result.output
     assert not (tmp_path / "x.parquet").exists()

@@ -16,32 +16,31 @@ runner = CliRunner()
 COMPARED = ["shipment_id", "risk_score", "risk_rank", "flagged", "reason_codes", "reasons"]
 
 
-def _score(trained_model, shipments, out, *extra):
-    result = runner.invoke(app, ["score", str(shipments), "-o", str(out), "--json",
-                                 "--model", f"{trained_model.name}/{trained_model.version}", *extra])
+def _score(model, shipments, out, *extra):
+    result = runner.invoke(app, ["score", str(shipments), "-o", str(out), "--json", "--model", model.ref, *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_a_model_scores_the_same_with_and_without_the_events_it_was_trained_with(small_world, trained_model, tmp_path):
+def test_a_model_scores_the_same_with_and_without_the_events_it_was_trained_with(small_world, fitted_model, tmp_path):
     inputs = ("--inputs", str(small_world["inputs"]))
-    own = _score(trained_model, small_world["holdout"], tmp_path / "own.parquet", *inputs)
-    given = _score(trained_model, small_world["holdout"], tmp_path / "given.parquet", *inputs, "--events", str(small_world["events"]))
+    own = _score(fitted_model, small_world["holdout"], tmp_path / "own.parquet", *inputs)
+    given = _score(fitted_model, small_world["holdout"], tmp_path / "given.parquet", *inputs, "--events", str(small_world["events"]))
     a = pl.read_parquet(tmp_path / "own.parquet").select(COMPARED).sort("shipment_id")
     b = pl.read_parquet(tmp_path / "given.parquet").select(COMPARED).sort("shipment_id")
     assert a.equals(b)
     assert a["reason_codes"].drop_nulls().str.contains("OS_|ENT_ORIGIN|TARIFF|VA_").any()  # the events are at work
     assert own["events"] == "the model's" and "the same as the model's" in given["events"]
-    assert own["events_digest"] == given["events_digest"] == events_digest(trained_model.detector.state.events)
+    assert own["events_digest"] == given["events_digest"] == events_digest(fitted_model.detector.state.events)
     assert not [w for w in own["warnings"] + given["warnings"] if "--events" in w]
 
 
-def test_other_events_at_scoring_replace_the_models_with_a_warning(small_world, trained_model, tmp_path):
+def test_other_events_at_scoring_replace_the_models_with_a_warning(small_world, fitted_model, tmp_path):
     from detector.io.read import DEFAULT_EVENTS
 
     inputs = ("--inputs", str(small_world["inputs"]))
-    own = _score(trained_model, small_world["holdout"], tmp_path / "own.parquet", *inputs)
-    other = _score(trained_model, small_world["holdout"], tmp_path / "other.parquet", *inputs, "--events", str(DEFAULT_EVENTS))
+    own = _score(fitted_model, small_world["holdout"], tmp_path / "own.parquet", *inputs)
+    other = _score(fitted_model, small_world["holdout"], tmp_path / "other.parquet", *inputs, "--events", str(DEFAULT_EVENTS))
     (warning,) = [w for w in other["warnings"] if "--events" in w]
     assert "scores will differ" in warning and other["events_digest"] != own["events_digest"]
     a = pl.read_parquet(tmp_path / "own.parquet").sort("shipment_id")["risk_score"]

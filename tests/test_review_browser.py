@@ -176,8 +176,8 @@ def test_queue_downloads_the_filtered_rows_as_csv(server, page, tmp_path):
 
 
 @pytest.fixture
-def hostile_server(small_world, trained_model, tmp_path):
-    scored, _ = score_with_hostile_ids(small_world, trained_model, tmp_path / "scored")
+def hostile_server(small_world, fitted_model, tmp_path):
+    scored, _ = score_with_hostile_ids(small_world, fitted_model, tmp_path / "scored")
     store = DecisionStore(tmp_path / "decisions.db")
     app = create_app(ScoredSet([scored]), store)
     srv, thread, base = _serve(app)

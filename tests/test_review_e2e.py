@@ -18,11 +18,11 @@ BASE = "http://127.0.0.1:8765"
 
 
 @pytest.fixture(scope="module")
-def scored(small_world, trained_model, tmp_path_factory):
+def scored(small_world, fitted_model, tmp_path_factory):
     from detector.jobs.score import score
 
     out = tmp_path_factory.mktemp("review-e2e") / "scored.parquet"
-    score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
+    score([small_world["holdout"]], out, model=fitted_model, inputs=[small_world["inputs"]],
           events=[small_world["events"]], budget=0.02)
     return out
 
@@ -61,8 +61,8 @@ def test_real_scored_file_reviewed_decided_exported_and_evaluated(scored, small_
 
 
 @pytest.fixture(scope="module")
-def hostile(small_world, trained_model, tmp_path_factory):
-    return score_with_hostile_ids(small_world, trained_model, tmp_path_factory.mktemp("review-hostile"))
+def hostile(small_world, fitted_model, tmp_path_factory):
+    return score_with_hostile_ids(small_world, fitted_model, tmp_path_factory.mktemp("review-hostile"))
 
 
 def test_ids_with_slashes_dots_and_marks_work_in_every_route_and_export(hostile, small_world, tmp_path):

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
-def _score(small_world, trained_model, out, *extra, shipments=None):
+def _score(small_world, fitted_model, out, *extra, shipments=None):
     args = ["score", str(shipments or small_world["holdout"]), "-o", str(out),
-            "--model", f"{trained_model.name}/{trained_model.version}",
+            "--model", fitted_model.ref,
             "--inputs", str(small_world["inputs"]), "--events", str(small_world["events"]), *extra]
     return runner.invoke(app, args)
 
@@ -40,9 +40,9 @@ def broken_file(small_world, tmp_path_factory):
     return path, frame.height + 1
 
 
-def test_score_writes_ranked_file_with_reasons_and_model_version(small_world, trained_model, tmp_path):
+def test_score_writes_ranked_file_with_reasons_and_model_version(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.parquet"
-    result = _score(small_world, trained_model, out)
+    result = _score(small_world, fitted_model, out)
     assert result.exit_code == 0, result.output
     scored = pl.read_parquet(out)
     for column in ("shipment_id", "risk_score", "risk_rank", "flagged", "reasons", "reason_codes",
@@ -51,7 +51,7 @@ def test_score_writes_ranked_file_with_reasons_and_model_version(small_world, tr
     assert scored["risk_rank"].to_list() == list(range(1, scored.height + 1))
     assert scored["risk_score"].is_between(0, 100).all()
     assert scored["risk_score"].is_sorted(descending=True)
-    assert (scored["model_version"] == str(trained_model.version)).all()
+    assert (scored["model_version"] == str(fitted_model.version)).all()
     flagged = scored.filter("flagged")
     assert flagged.height > 0
     assert flagged["reasons"].is_not_null().all() and (flagged["reason_codes"].str.len_chars() > 0).all()
@@ -59,10 +59,10 @@ def test_score_writes_ranked_file_with_reasons_and_model_version(small_world, tr
     assert not rejects_path(out).exists()
 
 
-def test_score_sends_broken_rows_to_rejects_and_loses_nothing(small_world, trained_model, broken_file, tmp_path):
+def test_score_sends_broken_rows_to_rejects_and_loses_nothing(small_world, fitted_model, broken_file, tmp_path):
     path, rows_in_file = broken_file
     out = tmp_path / "scored.parquet"
-    result = _score(small_world, trained_model, out, "--json", shipments=path)
+    result = _score(small_world, fitted_model, out, "--json", shipments=path)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == rows_in_file
@@ -81,43 +81,44 @@ def test_score_sends_broken_rows_to_rejects_and_loses_nothing(small_world, train
     assert rejects["_line"].is_not_null().all()
 
 
-def test_score_with_budget_flags_exactly_that_share(small_world, trained_model, tmp_path):
+def test_score_with_budget_flags_exactly_that_share(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.parquet"
-    assert _score(small_world, trained_model, out, "--budget", "2%").exit_code == 0
+    assert _score(small_world, fitted_model, out, "--budget", "2%").exit_code == 0
     scored = pl.read_parquet(out)
     assert scored["flagged"].sum() == math.ceil(0.02 * scored.height)
     assert scored.filter("flagged")["risk_rank"].max() == scored["flagged"].sum()
 
 
-def test_score_with_top_flags_exactly_n(small_world, trained_model, tmp_path):
+def test_score_with_top_flags_exactly_n(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.csv"
-    assert _score(small_world, trained_model, out, "--top", "7").exit_code == 0
+    assert _score(small_world, fitted_model, out, "--top", "7").exit_code == 0
     assert pl.read_csv(out)["flagged"].sum() == 7
 
 
-def test_csv_output_neutralises_formulas_typed_by_declarants(small_world, trained_model, tmp_path):
+def test_csv_output_neutralises_formulas_typed_by_declarants(small_world, fitted_model, tmp_path):
     frame = pl.read_csv(small_world["holdout"], infer_schema=False).head(300)
     frame = frame.with_columns(goods_description=pl.lit("=HYPERLINK(\"http://x\",\"click\")"))
     src = tmp_path / "formula.csv"
     frame.write_csv(src)
     out = tmp_path / "scored.csv"
-    assert _score(small_world, trained_model, out, shipments=src).exit_code == 0
+    assert _score(small_world, fitted_model, out, shipments=src).exit_code == 0
     text = out.read_text()
     assert "'=HYPERLINK" in text
     assert ",=HYPERLINK" not in text
 
 
-def test_score_without_hs_code_column_exits_2_naming_it_and_writes_nothing(small_world, trained_model, tmp_path):
+def test_score_without_hs_code_column_exits_2_naming_it_and_writes_nothing(small_world, fitted_model, tmp_path):
     src = tmp_path / "no-hs.csv"
     pl.read_csv(small_world["holdout"], infer_schema=False).drop("hs_code").write_csv(src)
     out = tmp_path / "scored.parquet"
-    result = _score(small_world, trained_model, out, shipments=src)
+    result = _score(small_world, fitted_model, out, shipments=src)
     assert result.exit_code == 2
     assert "hs_code" in result.output and "no-hs.csv" in result.output
     assert not out.exists() and not rejects_path(out).exists()
     assert list(tmp_path.glob(".*partial")) == []
 
 
+@pytest.mark.tuning
 def test_bad_input_fails_at_once_without_waiting_for_the_model_to_load(small_world, tmp_path):
     """Reading fails first: the error is raised while the model is still loading."""
     import threading
@@ -141,11 +142,11 @@ def test_bad_input_fails_at_once_without_waiting_for_the_model_to_load(small_wor
         release.set()
 
 
-def test_failed_run_keeps_the_previous_output_intact(small_world, trained_model, tmp_path):
+def test_failed_run_keeps_the_previous_output_intact(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.parquet"
-    assert _score(small_world, trained_model, out).exit_code == 0
+    assert _score(small_world, fitted_model, out).exit_code == 0
     before = out.read_bytes()
-    result = _score(small_world, trained_model, out, "--model", "no-such-model@champion")
+    result = _score(small_world, fitted_model, out, "--model", "no-such-model@champion")
     assert result.exit_code == 3
     assert out.read_bytes() == before
 
@@ -171,7 +172,7 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["scored.parquet"]
 
 
-def test_unknown_output_extension_is_refused_before_any_work(small_world, trained_model, tmp_path):
-    result = _score(small_world, trained_model, tmp_path / "scored.xlsx")
+def test_unknown_output_extension_is_refused_before_any_work(small_world, fitted_model, tmp_path):
+    result = _score(small_world, fitted_model, tmp_path / "scored.xlsx")
     assert result.exit_code == 2
     assert "xlsx" in result.output

@@ -11,47 +11,47 @@ from features.schema import SHIPMENTS
 pytestmark = pytest.mark.slow
 
 
-def _run(small_world, trained_model, out, **kwargs):
-    return score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
+def _run(small_world, fitted_model, out, **kwargs):
+    return score([small_world["holdout"]], out, model=fitted_model, inputs=[small_world["inputs"]],
                  events=[small_world["events"]], explore=0.1, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def whole(small_world, trained_model, tmp_path_factory):
+def whole(small_world, fitted_model, tmp_path_factory):
     """The job's output with one chunk (the file fits), and its summary."""
     out = tmp_path_factory.mktemp("whole") / "scored.parquet"
-    result = _run(small_world, trained_model, out)
+    result = _run(small_world, fitted_model, out)
     return pl.read_parquet(out), result
 
 
-def test_job_output_equals_detector_score_row_for_row(small_world, trained_model, whole):
+def test_job_output_equals_detector_score_row_for_row(small_world, fitted_model, whole):
     from features.pipeline import build
 
     loaded = load([small_world["holdout"]], SHIPMENTS)
     inputs, events = load_side_tables([small_world["inputs"]], [small_world["events"]])
-    detector = trained_model.detector
+    detector = fitted_model.detector
     frame = build(loaded.valid.drop("_source", "_line").lazy(), inputs=inputs.valid.lazy(), events=events.valid,
                   state=detector.state)
-    expected = detector.score(frame, explore=0.1, model_name=trained_model.name,
-                              model_version=str(trained_model.version))
+    expected = detector.score(frame, explore=0.1, model_name=fitted_model.name,
+                              model_version=str(fitted_model.version))
     scored, _ = whole
     assert scored.columns == expected.columns
     assert scored.equals(expected)
 
 
-def test_chunks_smaller_than_the_file_give_the_same_file_and_summary(small_world, trained_model, whole, tmp_path):
+def test_chunks_smaller_than_the_file_give_the_same_file_and_summary(small_world, fitted_model, whole, tmp_path):
     scored, result = whole
     out = tmp_path / "scored.parquet"
-    chunked = _run(small_world, trained_model, out, chunk_rows=97)
+    chunked = _run(small_world, fitted_model, out, chunk_rows=97)
     assert scored.height > 5 * 97, "the file must span several chunks"
     assert pl.read_parquet(out).equals(scored)
     same = ("rows_read", "rows_scored", "flagged", "explored", "top_reason_codes", "top", "warnings")
     assert {k: getattr(chunked, k) for k in same} == {k: getattr(result, k) for k in same}
 
 
-def test_chunked_budget_flags_the_top_ranks_across_chunks(small_world, trained_model, tmp_path):
+def test_chunked_budget_flags_the_top_ranks_across_chunks(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.parquet"
-    result = _run(small_world, trained_model, out, chunk_rows=101, top=25)
+    result = _run(small_world, fitted_model, out, chunk_rows=101, top=25)
     scored = pl.read_parquet(out)
     assert result.flagged == 25 == scored["flagged"].sum()
     assert scored["risk_rank"].to_list() == list(range(1, scored.height + 1))
@@ -59,21 +59,21 @@ def test_chunked_budget_flags_the_top_ranks_across_chunks(small_world, trained_m
     assert scored.filter(~pl.col("flagged"))["reasons"].is_null().all()
 
 
-def test_chunked_csv_output_neutralises_formulas(small_world, trained_model, tmp_path):
+def test_chunked_csv_output_neutralises_formulas(small_world, fitted_model, tmp_path):
     frame = pl.read_csv(small_world["holdout"], infer_schema=False).head(400)
     src = tmp_path / "formula.csv"
     frame.with_columns(goods_description=pl.lit("=cmd|' /C calc'!A0")).write_csv(src)
     out = tmp_path / "scored.csv"
-    score([src], out, model=trained_model, inputs=[small_world["inputs"]], events=[small_world["events"]],
+    score([src], out, model=fitted_model, inputs=[small_world["inputs"]], events=[small_world["events"]],
           chunk_rows=150)
     text = out.read_text()
     assert "'=cmd" in text and ",=cmd" not in text
     assert pl.read_csv(out).height == 400
 
 
-def test_scoring_leaves_only_the_output_beside_it(small_world, trained_model, tmp_path):
+def test_scoring_leaves_only_the_output_beside_it(small_world, fitted_model, tmp_path):
     out = tmp_path / "scored.parquet"
-    _run(small_world, trained_model, out, chunk_rows=200)
+    _run(small_world, fitted_model, out, chunk_rows=200)
     assert [p.name for p in tmp_path.iterdir()] == ["scored.parquet"]
 
 

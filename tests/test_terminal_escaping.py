@@ -119,14 +119,14 @@ def test_evaluate_prints_scenario_names_from_the_label_file_literally(tmp_path):
 
 
 @pytest.mark.slow
-def test_score_summary_prints_ids_from_the_file_literally(small_world, trained_model, tmp_path):
+def test_score_summary_prints_ids_from_the_file_literally(small_world, fitted_model, tmp_path):
     holdout = pl.read_csv(small_world["holdout"], infer_schema=False)
     marked = holdout.with_columns(pl.concat_str(pl.lit("[/b][red]"), pl.col("shipment_id")).alias("shipment_id"),
                                   pl.concat_str(pl.lit("[link=http://evil.example]"), pl.col("exporter_id")).alias("exporter_id"))
     path = tmp_path / "marked.csv"
     marked.write_csv(path)
     result, out = printed("score", str(path), "-o", str(tmp_path / "scored.parquet"), "--model",
-                          f"{trained_model.name}/{trained_model.version}", "--inputs", str(small_world["inputs"]),
+                          fitted_model.ref, "--inputs", str(small_world["inputs"]),
                           "--events", str(small_world["events"]), "--top", "5")
     assert result.exit_code == 0, out
     top = pl.read_parquet(tmp_path / "scored.parquet").sort("risk_rank").head(5)
@@ -134,5 +134,5 @@ def test_score_summary_prints_ids_from_the_file_literally(small_world, trained_m
         assert f"{sid} · {exporter}" in result.stdout
     assert "rows read" in result.stdout  # the summary is the result: stdout
     result = runner.invoke(app, ["score", str(path), "-o", str(tmp_path / "again.parquet"), "--model",
-                                 f"{trained_model.name}/{trained_model.version}", "--top", "5", "--json"])
+                                 fitted_model.ref, "--top", "5", "--json"])
     assert result.exit_code == 0 and isinstance(json.loads(result.stdout)["model_version"], str)
