@@ -319,7 +319,7 @@ def log_training(store: Store, run: TrainingRun, *, experiment: str = "waypoint"
             mlflow.set_tags(dict(run.tags))
             if clean_metrics:
                 mlflow.log_metrics(clean_metrics)
-            _log_datasets(client, run_id, input_files(run.tags))
+            _log_datasets(input_files(run.tags))
             for sub, path in (run.artifacts or {}).items():
                 path = Path(path)
                 if path.is_dir():
@@ -395,29 +395,25 @@ def input_files(tags: Mapping[str, str]) -> list[InputFile]:
             for (role, _), entry in sorted(found.items())]
 
 
-def _log_datasets(client: MlflowClient, run_id: str, files: Sequence[InputFile]) -> None:
-    """Each input file as an MLflow dataset (source = the file, digest from its SHA-256,
-    schema = its contract table's columns); no row of it is read or logged."""
+def _log_datasets(files: Sequence[InputFile]) -> None:
+    """Each input file as an MLflow dataset of the active run (source = the file, digest from
+    its SHA-256, schema = its contract table's columns); no row of it is read or logged."""
     if not files:
         return
-    _mlflow()
+    mlflow = _mlflow()
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import DatasetInput, InputTag
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    inputs = []
+    datasets = []
     for f in files:
         with warnings.catch_warnings():
             # The local file source is registered for "" and "file" alike: one class, two names.
             warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways", category=UserWarning)
             source = resolve_dataset_source(Path(f.path).as_uri())
-        dataset = MetaDataset(source, name=f"{f.role}: {Path(f.path).name}", digest=f.sha256[:_DATASET_DIGEST] or None,
-                              schema=_contract_schema(f.role))
-        tags = [InputTag(MLFLOW_DATASET_CONTEXT, _DATASET_CONTEXT.get(f.role, f.role)),
-                InputTag("waypoint.role", f.role), InputTag("waypoint.sha256", f.sha256)]
-        inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
-    client.log_inputs(run_id, datasets=inputs)
+        datasets.append(MetaDataset(source, name=f"{f.role}: {Path(f.path).name}", digest=f.sha256[:_DATASET_DIGEST] or None,
+                                    schema=_contract_schema(f.role)))
+    mlflow.log_inputs(datasets, contexts=[_DATASET_CONTEXT.get(f.role, f.role) for f in files],
+                      tags_list=[{"waypoint.role": f.role, "waypoint.sha256": f.sha256} for f in files])
 
 
 def _contract_schema(role: str):
