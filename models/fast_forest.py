@@ -1,8 +1,7 @@
 """A fitted scikit-learn IsolationForest as flat arrays, evaluated by compiled code.
 
 ``IsolationForest.score_samples`` walks the forest tree by tree in Python-level
-loops (``tree.apply`` per tree, one thread): about 8 s per million rows for 200
-trees, the bulk of any scoring run. :class:`FlatForest` copies every tree's nodes
+loops (``tree.apply`` per tree, one thread), the bulk of any scoring run. :class:`FlatForest` copies every tree's nodes
 into contiguous arrays once and walks all trees for each row in one numba kernel,
 rows spread over the cores with ``prange``.
 

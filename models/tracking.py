@@ -2,7 +2,8 @@
 
 With ``models.mlflow_model`` this is the only module importing ``mlflow``, and it does so
 only inside the functions that need MLflow's client (training, promotion, downloads from
-a remote store): importing mlflow costs 1-3 s. The embedded store is SQLite at
+a remote store): importing mlflow takes seconds, which a listing or a score without
+MLflow should not pay. The embedded store is SQLite at
 ``$WAYPOINT_HOME/mlflow.db`` with artifacts in ``$WAYPOINT_HOME/mlartifacts`` (absolute
 URIs, so nothing lands relative to the working directory); ``MLFLOW_TRACKING_URI``
 replaces it. A fresh SQLite store runs its migrations on first use and concurrent
@@ -67,7 +68,8 @@ CHAMPION = "champion"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 #: Where the saved detector directory lives inside a logged pyfunc model.
 DETECTOR_ARTIFACT = "detector"
-#: Distributions we record as requirements of a logged model (explicit: inference costs ~3.6 s).
+#: Distributions we record as requirements of a logged model (explicit: MLflow's inference of them
+#: imports the model's code and is slow).
 #: waypoint itself is one: the logged model's code imports it.
 _REQUIREMENTS = ("waypoint", "mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "skops", "numba")
 #: Prefix of the run tags naming each input file of a training run and its SHA-256.
