@@ -37,3 +37,20 @@ def saved_model(detector, directory: Path):
     from models import artifact
 
     return load_model_ref(str(artifact.save(detector, directory)))
+
+
+def registered_model(detector, model_name: str):
+    """``detector`` recorded by ``models.tracking.log_training`` as a new version of ``model_name``
+    in the session's MLflow store (a run without parameters, tags or metrics), loaded back by
+    its registry reference: for tests of what MLflow serves (the pyfunc), not of training."""
+    import tempfile
+
+    from detector.config import Settings
+    from detector.jobs.modelref import load_model_ref
+    from models import artifact, tracking
+
+    settings = Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="waypoint-test-") as tmp:
+        run = tracking.TrainingRun(detector_dir=artifact.save(detector, Path(tmp) / "detector"), params={}, tags={}, metrics={})
+        record = tracking.log_training(tracking.Store.from_settings(settings), run, model_name=model_name)
+    return load_model_ref(f"{model_name}/{record.version}", settings)

@@ -61,6 +61,7 @@ def test_train_with_baseline_reports_both_systems_held_out(small_world):
                    labels=small_world["labels"], model_name="baseline-tests", n_estimators=30, settings=settings,
                    baseline=True)
     m = result.metrics
+    assert result.ranker and "forest_average_precision" in m  # the labels trained the ranker, measured per component
     for prefix in ("heldout_", "heldout_ranker_", "heldout_baseline_"):
         for key in ("precision_at_1pct", "precision_at_5pct", "average_precision", "roc_auc"):
             assert 0.0 <= m[prefix + key] <= 1.0, prefix + key

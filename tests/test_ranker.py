@@ -291,24 +291,30 @@ def test_mapped_extra_columns_become_ranker_features(small_world, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ranker_model(small_world):
-    """A model with a ranker, trained and registered through the training job."""
-    from detector.config import Settings
-    from detector.jobs.train import train
+def ranked_model(ranked, tmp_path_factory):
+    """The ranked detector saved and loaded as a local model, as `waypoint score --model DIR` loads it."""
+    from model_helpers import saved_model
 
-    return train([small_world["train"]], inputs=[small_world["inputs"]], events=[small_world["events"]],
-                 labels=small_world["labels"], model_name="ranker-cli", n_estimators=20, settings=Settings.from_env())
+    return saved_model(ranked, tmp_path_factory.mktemp("ranked") / "ranker-cli")
 
 
-def test_score_cli_writes_explore_column(small_world, ranker_model, tmp_path):
+@pytest.fixture(scope="module")
+def registered_ranker(ranked):
+    """The ranked detector registered in the session's MLflow store, for its pyfunc."""
+    from model_helpers import registered_model
+
+    return registered_model(ranked, "ranker-cli")
+
+
+def test_score_cli_writes_explore_column(small_world, ranked_model, tmp_path):
     from typer.testing import CliRunner
 
     from detector.cli.main import app
 
-    assert ranker_model.ranker and "forest_average_precision" in ranker_model.metrics
+    assert ranked_model.detector.ranker is not None
     out = tmp_path / "scored.parquet"
     run = CliRunner().invoke(app, ["score", str(small_world["holdout"]), "--inputs", str(small_world["inputs"]),
-                                   "--events", str(small_world["events"]), "--model", f"ranker-cli/{ranker_model.model_version}",
+                                   "--events", str(small_world["events"]), "--model", ranked_model.ref,
                                    "-o", str(out), "--top", "30", "--explore", "0.2"])
     assert run.exit_code == 0, run.output
     scored = pl.read_parquet(out)
@@ -317,13 +323,13 @@ def test_score_cli_writes_explore_column(small_world, ranker_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_pyfunc_with_a_ranker_returns_the_detectors_scores(small_world, ranker_model, tmp_path):
+def test_pyfunc_with_a_ranker_returns_the_detectors_scores(small_world, registered_ranker, tmp_path):
     from pyfunc_helpers import predict_in_fresh_process, score_in_process
 
     pl.read_csv(small_world["holdout"], infer_schema=False).head(300).write_csv(tmp_path / "rows.csv")
-    predicted = predict_in_fresh_process(f"models:/ranker-cli/{ranker_model.model_version}", tmp_path / "rows.csv",
+    predicted = predict_in_fresh_process(f"models:/{registered_ranker.ref}", tmp_path / "rows.csv",
                                          tmp_path / "out.parquet")
-    expected = score_in_process(f"ranker-cli/{ranker_model.model_version}", tmp_path / "rows.csv", predicted.columns)
+    expected = score_in_process(registered_ranker.ref, tmp_path / "rows.csv", predicted.columns)
     assert "ranker_score" in predicted.columns
     assert predicted.equals(expected)
 
