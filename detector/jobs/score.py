@@ -222,7 +222,7 @@ class Lines:
 
     loaded: Loaded  # the shipments' read: counts, rejects, data-quality codes (its ``valid`` is empty)
     valid: pl.LazyFrame  # the lines to score, in file order (with ``_source`` and ``_line``)
-    inputs: pl.LazyFrame | None  # component imports to build the features with (``--inputs``)
+    inputs_valid: pl.LazyFrame | None  # the valid component imports to build the features with (``--inputs``)
     sides: dict[str, Loaded | None]  # the side tables by role: inputs, events (``--events``), parties (``--parties``)
     side_reports: list[dict]  # the side tables that rejected rows
 
@@ -275,7 +275,7 @@ def build_features(spill: Spill, lines: Lines, detector, country: str | None) ->
     events = lines.sides["events"]
     spill.features(
         rows,
-        inputs=lines.inputs,
+        inputs=lines.inputs_valid,
         events=None if events is None else conform_events(events.valid),
         state=detector.state,
         parties=party_frame(lines.sides["parties"]),

@@ -255,8 +255,8 @@ class _Lines:
     checked: Any  # detector.spark.read's result for the shipments
     reject_counts: dict[str, int]
     inputs_checked: Any | None
-    lines: Any  # the valid lines, the importing country filled in
-    inputs: Any | None  # the valid component imports, contract columns
+    valid: Any  # the valid lines, the importing country filled in
+    inputs_valid: Any | None  # the valid component imports, contract columns
 
 
 def _run(job: _Job, request: ScoreRequest, budget: float | None, say: Progress):
@@ -300,7 +300,7 @@ def _month_features(job: _Job, lines: _Lines):
     """The features and score parts of every line, a month at a time against the history
     before it (one Arrow UDF per month), spilled to the work folder and read back."""
     det = job.model.detector
-    feats = month_features(job.spark, lines.lines, lines.inputs, state=det.state, events=job.events,
+    feats = month_features(job.spark, lines.valid, lines.inputs_valid, state=det.state, events=job.events,
                            artifact=job.artifact, detector=det)
     feats_path = f"{job.work}/features"
     feats.write.parquet(feats_path)
