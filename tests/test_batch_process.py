@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import gc, json, os, signal, threading
 from detector.runtime import SIGTERM_EXIT, batch_process
@@ -46,3 +48,13 @@ def test_sigterm_in_a_batch_exits_with_128_plus_the_signal_and_the_handler_is_re
 
 def test_a_batch_in_a_worker_thread_leaves_the_signal_handlers_alone():
     assert _probe()["thread_handler_unchanged"]
+
+
+@pytest.mark.tuning
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt exists on Linux only")
+def test_a_batch_maps_large_blocks_on_their_own_on_glibc():
+    """The 10M-line memory target rests on glibc mapping blocks of 4 MiB and more on their
+    own; mallopt answers 1 when it took the setting (0 for an unknown parameter)."""
+    import detector.runtime as runtime
+
+    assert runtime._map_large_blocks() is True
