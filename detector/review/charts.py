@@ -345,14 +345,7 @@ def draw_stacked_months(fig, chart: Chart) -> None:
                    label="this shipment's month")
     _money_axis(ax, d.get("unit", "USD"))
     ax.set_ylabel(d.get("ylabel", "declared value per month"))
-    _month_axis(ax, months)
-    _mark_scored_start(ax, scored_from, months)
-    _mark_events(ax, d.get("events", ()), months)
-    handles, labels = ax.get_legend_handles_labels()
-    if scored_from and months[0] < scored_from:
-        handles.append(_history_patch(ax))
-        labels.append("lighter: model history")
-    _legend(ax, handles, labels)
+    _finish_months(ax, d, months, _history_patch, "lighter: model history")
 
 
 def draw_grouped_months(fig, chart: Chart) -> None:
@@ -377,14 +370,7 @@ def draw_grouped_months(fig, chart: Chart) -> None:
     ax.set_ylim(0, tallest * 1.3)
     _money_axis(ax, d.get("unit", "USD"))
     ax.set_ylabel(d.get("ylabel", "declared value per month"))
-    _month_axis(ax, months)
-    _mark_scored_start(ax, scored_from, months)
-    _mark_events(ax, d.get("events", ()), months)
-    handles, labels = ax.get_legend_handles_labels()
-    if scored_from and months[0] < scored_from:
-        handles.append(_history_patch(ax))
-        labels.append("lighter: model history")
-    _legend(ax, handles, labels)
+    _finish_months(ax, d, months, _history_patch, "lighter: model history")
 
 
 def draw_price(fig, chart: Chart) -> None:
@@ -426,15 +412,26 @@ def draw_price(fig, chart: Chart) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: "0" if v == 0 else f"{v:.3g} USD/kg"))
     ax.set_ylabel("unit value (geometric mean)")
+    _finish_months(ax, d, months, _dashed_line, "dashed: model history")
+
+
+def _dashed_line(ax):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="#9aa3ae", lw=2, ls=(0, (3, 2)))
+
+
+def _finish_months(ax, d: dict, months: list[str], history_key, history_label: str) -> None:
+    """What every monthly chart ends with: the month axis, where the scored file starts, the
+    tariff events, and the legend (with a key for the model's history when it is drawn)."""
+    scored_from = d.get("scored_from")
     _month_axis(ax, months)
     _mark_scored_start(ax, scored_from, months)
     _mark_events(ax, d.get("events", ()), months)
     handles, labels = ax.get_legend_handles_labels()
     if scored_from and months[0] < scored_from:
-        from matplotlib.lines import Line2D
-
-        handles.append(Line2D([], [], color="#9aa3ae", lw=2, ls=(0, (3, 2))))
-        labels.append("dashed: model history")
+        handles.append(history_key(ax))
+        labels.append(history_label)
     _legend(ax, handles, labels)
 
 
