@@ -52,7 +52,7 @@ def store(settings: Settings | None = None):
 DEFAULT_REF = "waypoint@champion"
 
 
-def _saved_dir(ref: str) -> Path | None:
+def saved_dir(ref: str) -> Path | None:
     """``ref`` as a saved model's folder, or None for a registry reference.
 
     A folder holding a manifest, or anything written as a path; a bare name such as
@@ -74,7 +74,7 @@ def resolver(ref: str | None = None, settings: Settings | None = None) -> Callab
     """
     ref = ref or DEFAULT_REF
     settings = settings or Settings.from_env()
-    if _saved_dir(ref) is None:
+    if saved_dir(ref) is None:
         where = store(settings)
         if where.sqlite() is not None:
             from models.tracking import find_version
@@ -87,7 +87,7 @@ def resolver(ref: str | None = None, settings: Settings | None = None) -> Callab
 def load_model_ref(ref: str | None = None, settings: Settings | None = None) -> LoadedModel:
     """Load the detector ``ref`` points to (default ``waypoint@champion``), verifying its files."""
     ref = ref or DEFAULT_REF
-    path = _saved_dir(ref)
+    path = saved_dir(ref)
     if path is not None:
         from models import artifact
 

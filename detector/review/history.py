@@ -153,12 +153,12 @@ def load_state(ref: str, settings=None):
     import tempfile
 
     from detector.config import Settings
-    from detector.jobs.modelref import _saved_dir, model_errors, store
+    from detector.jobs.modelref import saved_dir, model_errors, store
     from features.state import ReferenceState
     from models import artifact
 
     settings = settings or Settings.from_env()
-    folder = _saved_dir(ref)
+    folder = saved_dir(ref)
     key = (str(folder.resolve()), (folder / artifact.MANIFEST).stat().st_mtime_ns) if folder else (settings.tracking_uri, ref)
     with _CACHE_LOCK:
         if key in _CACHE:
