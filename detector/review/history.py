@@ -17,6 +17,7 @@ draw the scored file's months alone.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,10 +27,8 @@ from typing import Any
 
 import polars as pl
 
-from features.families._history import CENTS, LOG_SCALE
+from features.families._history import CENTS, LOG_SCALE, week_monday
 
-#: Monday of week 0 of the state's weekly tables (``features.families._history.week_of``).
-_WEEK0 = dt.date(1970, 1, 5)
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _KEEP = 4
@@ -62,36 +61,34 @@ class ModelHistory:
 
     # --- monthly frames of the history before ``before`` -----------------------------------
 
-    def _weekly(self, table: str, where: pl.Expr) -> pl.DataFrame:
-        df = self.state.tables[table].filter(where)
-        return (df.with_columns((pl.lit(_WEEK0) + pl.duration(days=pl.col("period").cast(pl.Int64) * 7)).alias("day"))
+    def _monthly_usd(self, table: str, where: pl.Expr, *by: str) -> pl.DataFrame:
+        """USD per month (and per ``by``) of a weekly table's rows matching ``where``, weeks
+        placed in the month their Monday falls in, before ``before``."""
+        return (self.state.tables[table].filter(where)
+                .with_columns(week_monday(pl.col("period")).alias("day"))
                 .filter(pl.col("day") < pl.lit(self.before))
-                .with_columns(pl.col("day").dt.truncate("1mo").alias("month")))
+                .group_by(pl.col("day").dt.truncate("1mo").alias("month"), *by)
+                .agg((pl.col("value").sum() / CENTS).alias("usd"))
+                .sort("month", *by))
 
     def supply(self, importer: str, hs6: str) -> list[tuple[dt.date, str, float]]:
-        """(month, origin, USD) of one importer's imports of one HS6 (weeks placed in the
-        month their Monday falls in)."""
+        """(month, origin, USD) of one importer's imports of one HS6."""
         if not self.available or self.before is None:
             return []
-        df = self._weekly("imports", (pl.col("importer_id") == importer) & (pl.col("hs6") == hs6))
-        out = df.group_by("month", "origin_country").agg((pl.col("value").sum() / CENTS).alias("usd")).sort("month", "origin_country")
+        out = self._monthly_usd("imports", (pl.col("importer_id") == importer) & (pl.col("hs6") == hs6), "origin_country")
         return [(m, o or "?", float(v)) for m, o, v in out.iter_rows()]
 
     def exports(self, exporter: str) -> list[tuple[dt.date, float]]:
         """(month, USD) of one exporter's shipments, every HS code."""
         if not self.available or self.before is None:
             return []
-        df = self._weekly("exports", pl.col("exporter_id") == exporter)
-        out = df.group_by("month").agg((pl.col("value").sum() / CENTS).alias("usd")).sort("month")
-        return [(m, float(v)) for m, v in out.iter_rows()]
+        return [(m, float(v)) for m, v in self._monthly_usd("exports", pl.col("exporter_id") == exporter).iter_rows()]
 
     def inputs(self, importer: str) -> list[tuple[dt.date, float]]:
         """(month, USD) of the component imports of one transit-country firm."""
         if not self.available or self.before is None or not self.state.has_inputs:
             return []
-        df = self._weekly("inputs", pl.col("importer_id") == importer)
-        out = df.group_by("month").agg((pl.col("value").sum() / CENTS).alias("usd")).sort("month")
-        return [(m, float(v)) for m, v in out.iter_rows()]
+        return [(m, float(v)) for m, v in self._monthly_usd("inputs", pl.col("importer_id") == importer).iter_rows()]
 
     def price(self, hs6: str, origins: Sequence[str]) -> dict[str, dict[str, float]]:
         """{origin: {YYYY-MM: geometric mean unit value, USD/kg}} of one HS6, months before ``before``."""
@@ -104,8 +101,6 @@ class ModelHistory:
               .filter(pl.col("priced") > 0))
         out: dict[str, dict[str, float]] = {}
         for origin, period, priced, s1 in df.sort("period").iter_rows():
-            import math
-
             key = f"{period // 12:04d}-{period % 12 + 1:02d}"
             out.setdefault(origin, {})[key] = math.exp(s1 / LOG_SCALE / priced)
         return out

@@ -52,6 +52,11 @@ def week_of_day(day: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     return (day - _EPOCH_MONDAY_DAYS) // 7
 
 
+def week_monday(week: pl.Expr) -> pl.Expr:
+    """The Monday (Date) of a week index of :func:`week_of`: its inverse."""
+    return (week.cast(pl.Int32) * 7 + _EPOCH_MONDAY_DAYS).cast(pl.Date)
+
+
 def month_of(date: pl.Expr) -> pl.Expr:
     """Month index (Int32): year * 12 + month - 1."""
     return (date.dt.year().cast(pl.Int32) * 12 + date.dt.month().cast(pl.Int32) - 1).cast(pl.Int32)

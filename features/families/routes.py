@@ -31,7 +31,7 @@ from dataclasses import replace
 import polars as pl
 
 from features.families._context import EVENT_WEEK, HS6, WEEK, Context
-from features.families._history import _EPOCH_MONDAY_DAYS, CENTS, History, Table, Window, first_sightings, parts
+from features.families._history import CENTS, History, Table, Window, first_sightings, parts, week_of_day
 from features.params import LONG_WEEKS, RECENT_WEEKS
 
 NAME = "route_transit_cover"
@@ -93,7 +93,7 @@ def transit_imports(ctx: Context) -> pl.DataFrame:
         schema={"importer_id": pl.String, "hs6": pl.String, "supplier_country": pl.String, "period": pl.Int32,
                 "value": pl.Int64})
     firms = firm_countries(ctx)
-    known = ((pl.col("first_day") - _EPOCH_MONDAY_DAYS) // 7).cast(pl.Int32)
+    known = week_of_day(pl.col("first_day")).cast(pl.Int32)
     return rows.join(firms, left_on="importer_id", right_on="exporter_id", how="inner").select(
         "hs6", "supplier_country", "country", pl.max_horizontal(pl.col("period").cast(pl.Int32), known).alias("period"),
         "value",
