@@ -60,6 +60,18 @@ def trained_model(small_world):
 
 
 @pytest.fixture(scope="session")
+def scored_holdout(small_world, trained_model, tmp_path_factory):
+    """The world's holdout months scored by ``trained_model`` with its inputs and events at a
+    2 % budget (lineage naming the registered model inside): read, never written, by the tests."""
+    from detector.jobs.score import score
+
+    out = tmp_path_factory.mktemp("scored-holdout") / "scored.parquet"
+    score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
+          events=[small_world["events"]], budget=0.02)
+    return out
+
+
+@pytest.fixture(scope="session")
 def fitted_model(small_world, tmp_path_factory):
     """The model of ``trained_model`` (same files, 50 trees, seed 3) fitted in code and loaded
     from a local folder: for tests of scores, features, reasons and reviews, not of MLflow."""

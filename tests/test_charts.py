@@ -41,17 +41,6 @@ def texts(svg: bytes) -> list[str]:
     return ["".join(el.itertext()) for el in root.iter(f"{SVG}text")]
 
 
-@pytest.fixture(scope="module")
-def real_scored(small_world, trained_model, tmp_path_factory):
-    """The world's last six months scored by the model trained on the 18 before (lineage inside)."""
-    from detector.jobs.score import score
-
-    out = tmp_path_factory.mktemp("charts") / "scored.parquet"
-    score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
-          events=[small_world["events"]], budget=0.02)
-    return out
-
-
 def _row_with_history(scored: ScoredSet, train: pl.DataFrame) -> dict:
     """A flagged line whose importer bought its HS6 in the training months too."""
     seen = set(train.select("importer_id", pl.col("hs_code").str.slice(0, 6)).unique().iter_rows())
@@ -61,8 +50,8 @@ def _row_with_history(scored: ScoredSet, train: pl.DataFrame) -> dict:
     pytest.fail("no flagged line has training history")
 
 
-def test_supply_picture_draws_the_months_before_the_scored_file_from_the_models_state(real_scored, small_world, trained_model):
-    scored = ScoredSet([real_scored])
+def test_supply_picture_draws_the_months_before_the_scored_file_from_the_models_state(scored_holdout, small_world, trained_model):
+    scored = ScoredSet([scored_holdout])
     history = model_history(scored.paths, scored.first_day())
     assert history.available, history.note
     assert history.model == f"{trained_model.name}/{trained_model.version}" and history.before == dt.date(2025, 7, 1)
@@ -81,14 +70,14 @@ def test_supply_picture_draws_the_months_before_the_scored_file_from_the_models_
     assert set(d["history_months"]) <= arrival_months | earlier
     # the scored file's months are the scored file's lines
     later = sum(v for s in d["series"].values() for m, v in s.items() if m >= "2025-07")
-    lines = pl.read_parquet(real_scored).filter(pl.col("importer_id") == row["importer_id"],
+    lines = pl.read_parquet(scored_holdout).filter(pl.col("importer_id") == row["importer_id"],
                                                 pl.col("hs_code").str.starts_with(row["hs_code"][:6]))
     assert later == pytest.approx(lines["declared_value_usd"].sum())
     assert "history" in supply.caption and "drawn lighter" in supply.caption
 
 
-def test_price_picture_draws_the_monthly_norm_of_the_training_lines(real_scored, small_world):
-    scored = ScoredSet([real_scored])
+def test_price_picture_draws_the_monthly_norm_of_the_training_lines(scored_holdout, small_world):
+    scored = ScoredSet([scored_holdout])
     history = model_history(scored.paths, scored.first_day())
     train = pl.read_csv(small_world["train"], schema_overrides={"hs_code": pl.String}, try_parse_dates=True)
     row = _row_with_history(scored, train)
@@ -105,8 +94,8 @@ def test_price_picture_draws_the_monthly_norm_of_the_training_lines(real_scored,
     assert price["shipment"]["value"] == pytest.approx(row["declared_value_usd"] / row["weight_kg"])
 
 
-def test_inputs_picture_draws_the_models_component_imports_without_inputs_given(real_scored, small_world):
-    scored = ScoredSet([real_scored])
+def test_inputs_picture_draws_the_models_component_imports_without_inputs_given(scored_holdout, small_world):
+    scored = ScoredSet([scored_holdout])
     history = model_history(scored.paths, scored.first_day())
     inputs = pl.read_csv(small_world["inputs"], try_parse_dates=True)
     firms = set(inputs.filter(pl.col("arrival_date") < dt.date(2025, 7, 1))["importer_id"])
@@ -132,8 +121,8 @@ def test_pictures_without_a_findable_model_draw_the_scored_months_and_say_so(tmp
     assert all("No model history was available" in p.caption for p in pictures.values())
 
 
-def test_the_models_events_and_the_given_ones_are_marked_and_named(real_scored, small_world, tmp_path):
-    scored = ScoredSet([real_scored])
+def test_the_models_events_and_the_given_ones_are_marked_and_named(scored_holdout, small_world, tmp_path):
+    scored = ScoredSet([scored_holdout])
     history = model_history(scored.paths, scored.first_day())
     row = scored.top(1)[0]
     given = pl.DataFrame({"effective_date": [dt.date(2025, 8, 15)], "importing_country": [None], "origin_country": ["CN"],
@@ -263,8 +252,8 @@ def test_the_first_chart_in_a_fresh_config_dir_prints_nothing(tmp_path):
     assert list((tmp_path / "mpl").glob("fontlist-*.json"))  # the font cache was built there, quietly
 
 
-def test_history_stops_where_a_scored_file_overlapping_the_training_months_starts(real_scored, small_world):
-    scored = ScoredSet([real_scored])
+def test_history_stops_where_a_scored_file_overlapping_the_training_months_starts(scored_holdout, small_world):
+    scored = ScoredSet([scored_holdout])
     full = model_history(scored.paths, scored.first_day())
     earlier = ModelHistory(state=full.state, model=full.model, before=dt.date(2025, 4, 1))  # a file from April on
     train = pl.read_csv(small_world["train"], schema_overrides={"hs_code": pl.String}, try_parse_dates=True)

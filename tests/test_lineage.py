@@ -25,19 +25,11 @@ from review_helpers import make_scored
 slow = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def scored_parquet(trained_model, small_world, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("lineage") / "scored.parquet"
-    score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
-          events=[small_world["events"]], budget=0.02)
-    return out
-
-
 @slow
-def test_scored_parquet_carries_model_files_options_version_and_time(scored_parquet, trained_model, small_world):
+def test_scored_parquet_carries_model_files_options_version_and_time(scored_holdout, trained_model, small_world):
     before = dt.datetime.now(dt.UTC)
-    record = json.loads(pl.read_parquet_metadata(scored_parquet)[lineage.KEY])
-    assert record == lineage.read(scored_parquet)
+    record = json.loads(pl.read_parquet_metadata(scored_holdout)[lineage.KEY])
+    assert record == lineage.read(scored_holdout)
     assert record["model"] == {"name": trained_model.name, "version": str(trained_model.version),
                                "run_id": trained_model.run_id, "ref": trained_model.ref}
     for role in ("shipments", "inputs", "events"):
@@ -110,10 +102,10 @@ def test_models_show_lists_the_training_files_and_their_digests(trained_model, s
 
 
 @slow
-def test_evaluate_log_records_the_figures_on_the_run_the_lineage_names(scored_parquet, trained_model, small_world):
+def test_evaluate_log_records_the_figures_on_the_run_the_lineage_names(scored_holdout, trained_model, small_world):
     from models.tracking import Store, run_info
 
-    r = CliRunner().invoke(app, ["evaluate", str(scored_parquet), "--labels", str(small_world["labels"]), "--log", "--json"])
+    r = CliRunner().invoke(app, ["evaluate", str(scored_holdout), "--labels", str(small_world["labels"]), "--log", "--json"])
     assert r.exit_code == 0, r.output
     figures = json.loads(r.stdout)
     store = Store.from_settings(Settings.from_env())
@@ -121,7 +113,7 @@ def test_evaluate_log_records_the_figures_on_the_run_the_lineage_names(scored_pa
     assert run.metrics["eval_average_precision"] == pytest.approx(figures["average_precision"])
     one = next(b for b in figures["at_budget"] if b["budget"] == 0.01)
     assert run.metrics["eval_precision_at_1pct"] == pytest.approx(one["precision"])
-    assert run.tags["waypoint.eval.scored_sha256"] == sha256(scored_parquet)
+    assert run.tags["waypoint.eval.scored_sha256"] == sha256(scored_holdout)
     assert run.tags["waypoint.eval.labels_sha256"] == sha256(small_world["labels"])
     logged = store.client().list_artifacts(trained_model.run_id, "evaluations")
     assert any(a.path.startswith("evaluations/scored-") and a.path.endswith(".json") for a in logged)

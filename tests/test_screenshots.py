@@ -11,16 +11,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = ARTIFACTS / "screenshots"
 
 
-@pytest.fixture(scope="module")
-def scored(small_world, trained_model, tmp_path_factory):
-    from detector.jobs.score import score
-
-    out = tmp_path_factory.mktemp("shots") / "scored.parquet"
-    score([small_world["holdout"]], out, model=trained_model, inputs=[small_world["inputs"]],
-          events=[small_world["events"]], budget=0.02)
-    return out
-
-
 @pytest.fixture
 def browser_page():
     if not CHROMIUM.exists():
@@ -55,11 +45,11 @@ def _no_violation(messages: list[str]) -> None:
     assert not bad, bad
 
 
-def test_queue_and_shipment_pages_draw_their_charts_in_chromium(scored, small_world, browser_page, tmp_path):
+def test_queue_and_shipment_pages_draw_their_charts_in_chromium(scored_holdout, small_world, browser_page, tmp_path):
     from detector.review.app import build_app
 
     page, messages = browser_page
-    app = build_app([scored], tmp_path / "decisions.db", inputs=[small_world["inputs"]], events=[small_world["events"]])
+    app = build_app([scored_holdout], tmp_path / "decisions.db", inputs=[small_world["inputs"]], events=[small_world["events"]])
     srv, thread, base = _serve(app)
     try:
         page.goto(base + "/")
@@ -77,11 +67,11 @@ def test_queue_and_shipment_pages_draw_their_charts_in_chromium(scored, small_wo
         thread.join(timeout=10)
 
 
-def test_report_draws_its_charts_in_chromium(scored, small_world, browser_page, tmp_path):
+def test_report_draws_its_charts_in_chromium(scored_holdout, small_world, browser_page, tmp_path):
     from detector.report import write_report
 
     page, messages = browser_page
-    out = write_report([scored], tmp_path / "report.html", inputs=[small_world["inputs"]],
+    out = write_report([scored_holdout], tmp_path / "report.html", inputs=[small_world["inputs"]],
                        events=[small_world["events"]], top=3).path
     page.goto(out.as_uri())
     widths = _charts_loaded(page)
